@@ -70,9 +70,9 @@ class Generator(nn.Module):
         self.config = cfg = config or ModelConfig()
         res = cfg.resolutions
         top = cfg.image_size
-        self.from_rgb = ImputedConv2d(
-            3, cfg.generator_width(top), 1, impute_kernel=impute_kernel(top), imputed=cfg.imputed, update_certainty=False
-        )
+        # The 1×1 from-RGB layer does not impute: with a binary C⁰ and C left unchanged, the next IConv discards every
+        # value it would impute (C·x + (1-C)·h takes nothing of x where C = 0, and x·C feeds h), so ω got no gradient.
+        self.from_rgb = ImputedConv2d(3, cfg.generator_width(top), 1, imputed=False, update_certainty=False)
         self.encoder = nn.ModuleDict()
         for r in reversed(res):
             out = cfg.generator_width(r // 2) if r > 4 else cfg.generator_width(4)

@@ -1,0 +1,112 @@
+"""Generator forward speed on this machine: ms per face and the fraction of measured matmul throughput reached.
+
+    python benchmarks/generator.py [--batch 1 8] [--dtype fp32 bf16] [--repeats 7] [--threads 2] [--json out.json]
+
+Prints one row per (batch, dtype, memory format) with the median of ``--repeats`` timed runs after a warm-up, the
+generator's FLOPs per face (torch.utils.flop_counter) and GFLOP/s as a ratio of a 2048² matmul measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch.utils.flop_counter import FlopCounterMode
+
+from deepanon.models import Generator, ModelConfig
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_gflops(dtype: torch.dtype, repeats: int) -> float:
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+    return 2 * 2048**3 / median_seconds(lambda: a @ b, repeats) / 1e9
+
+
+def generator_inputs(batch: int, cfg: ModelConfig):
+    image = torch.rand(batch, 3, cfg.image_size, cfg.image_size) * 2 - 1
+    certainty = torch.ones(batch, 1, cfg.image_size, cfg.image_size)
+    q = cfg.image_size // 4
+    certainty[..., q : 3 * q, q : 3 * q] = 0
+    return image * certainty, certainty, torch.rand(batch, cfg.num_keypoints, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--dtype", choices=list(DTYPES), nargs="+", default=["fp32"])
+    parser.add_argument("--channels-last", action="store_true", help="also time the channels_last memory format")
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--json", help="write the rows to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    cfg = ModelConfig(width=args.width)
+    generator = Generator(cfg).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        generator(*generator_inputs(1, cfg))
+    flops_per_face = counter.get_total_flops()
+    peaks = {name: matmul_gflops(DTYPES[name], args.repeats) for name in args.dtype}
+    formats = [torch.contiguous_format] + ([torch.channels_last] if args.channels_last else [])
+
+    rows = []
+    for name in args.dtype:
+        for memory_format in formats:
+            model = generator.to(memory_format=memory_format)
+            for batch in args.batch:
+                cond, certainty, pose = generator_inputs(batch, cfg)
+                cond, certainty = cond.to(memory_format=memory_format), certainty.to(memory_format=memory_format)
+
+                def run() -> None:
+                    with torch.no_grad(), torch.autocast("cpu", DTYPES[name], enabled=name != "fp32"):
+                        model(cond, certainty, pose)
+
+                seconds = median_seconds(run, args.repeats)
+                gflops = flops_per_face * batch / seconds / 1e9
+                rows.append(
+                    {
+                        "batch": batch,
+                        "dtype": name,
+                        "channels_last": memory_format is torch.channels_last,
+                        "ms_per_face": 1e3 * seconds / batch,
+                        "faces_per_s": batch / seconds,
+                        "gflops": gflops,
+                        "fraction_of_matmul": gflops / peaks[name],
+                    }
+                )
+
+    table = Table(title=f"Generator width ×{args.width}: {flops_per_face / 1e9:.2f} GFLOP per face, {args.threads} threads")
+    for column in ["batch", "dtype", "channels_last", "ms/face", "faces/s", "GFLOP/s", "of matmul peak"]:
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r["batch"]), r["dtype"], str(r["channels_last"]), f"{r['ms_per_face']:.1f}", f"{r['faces_per_s']:.1f}",
+            f"{r['gflops']:.0f}", f"{r['fraction_of_matmul']:.0%}",
+        )
+    console = Console()
+    console.print(table)
+    console.print("matmul 2048² GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"flops_per_face": flops_per_face, "matmul_gflops": peaks, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
