@@ -1,0 +1,135 @@
+"""Crop and paste geometry of one face: the single owner of the box -> crop -> box mapping.
+
+A face's tight box is squared around its centre, grown by ``expand`` (crop side / box side, a model setting saved with
+the weights), cut from the image with edge replication where it leaves the image (the face stays centred), and resized
+to ``size``². The tight box, in crop pixels, is the hole the generator paints. Pasting maps the generated crop back
+and blends it with a feathered edge that lies entirely outside the box: every pixel of the box is replaced.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DEFAULT_EXPAND = 2.0
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """Geometry of one face. ``box`` = tight face box (x0, y0, x1, y1) in image pixels; ``crop`` = integer square
+    (x0, y0, x1, y1) in image pixels, possibly reaching outside the image; ``size`` = model resolution."""
+
+    box: tuple[float, float, float, float]
+    crop: tuple[int, int, int, int]
+    size: int
+
+    @classmethod
+    def from_box(cls, box: np.ndarray, size: int = 128, expand: float = DEFAULT_EXPAND) -> FaceCrop:
+        """Square the box around its centre and grow it to ``expand`` × the box's longer side."""
+        x0, y0, x1, y1 = (float(v) for v in box)
+        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 - x0 < 1 or y1 - y0 < 1:
+            raise ValueError(f"degenerate face box {box}")
+        side = max(2, int(math.ceil(max(x1 - x0, y1 - y0) * expand)))
+        left = int(round((x0 + x1) / 2 - side / 2))
+        top = int(round((y0 + y1) / 2 - side / 2))
+        return cls((x0, y0, x1, y1), (left, top, left + side, top + side), size)
+
+    @property
+    def side(self) -> int:
+        return self.crop[2] - self.crop[0]
+
+    @property
+    def scale(self) -> float:
+        """Crop pixels per image pixel."""
+        return self.size / self.side
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        """Image pixel coordinates (..., 2) -> crop coordinates in [0, 1] (relative to the crop side)."""
+        return ((np.asarray(points, np.float32) - np.array(self.crop[:2], np.float32)) / self.side).astype(np.float32)
+
+    def hole_bounds(self) -> tuple[int, int, int, int]:
+        """The tight box in crop pixels, rounded outward so that it covers the whole face."""
+        x0, y0 = self.to_crop(np.array(self.box[:2])) * self.size
+        x1, y1 = self.to_crop(np.array(self.box[2:])) * self.size
+        return (
+            max(0, math.floor(x0)),
+            max(0, math.floor(y0)),
+            min(self.size, math.ceil(x1)),
+            min(self.size, math.ceil(y1)),
+        )
+
+    def certainty(self) -> np.ndarray:
+        """C⁰ of the crop: float32 (size, size), 0 inside the hole, 1 elsewhere."""
+        mask = np.ones((self.size, self.size), np.float32)
+        x0, y0, x1, y1 = self.hole_bounds()
+        mask[y0:y1, x0:x1] = 0
+        return mask
+
+    def extract(self, image: np.ndarray) -> np.ndarray:
+        """Cut the crop from an HxWx3 uint8 image (edges replicated outside the image), resized to size²."""
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = self.crop
+        inside = image[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+        if inside.size == 0:
+            raise ValueError(f"face crop {self.crop} does not overlap the {w}x{h} image")
+        padded = cv2.copyMakeBorder(
+            inside, max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0), cv2.BORDER_REPLICATE
+        )
+        interpolation = cv2.INTER_AREA if self.side > self.size else cv2.INTER_CUBIC
+        return cv2.resize(padded, (self.size, self.size), interpolation=interpolation)
+
+    def paste_region(self, image_shape: tuple[int, ...], feather: float) -> tuple[int, int, int, int]:
+        """Image pixels (x0, y0, x1, y1) that pasting may change: the box grown by the feather, clipped to the image."""
+        h, w = image_shape[:2]
+        x0, y0, x1, y1 = self.box
+        return (
+            max(0, math.floor(x0 - feather)),
+            max(0, math.floor(y0 - feather)),
+            min(w, math.ceil(x1 + feather)),
+            min(h, math.ceil(y1 + feather)),
+        )
+
+    def blend_weights(self, region: tuple[int, int, int, int], feather: float) -> np.ndarray:
+        """Alpha (float32, region shape) = 1 on every pixel touching the box, falling linearly to 0 ``feather`` px away."""
+        rx0, ry0, rx1, ry1 = region
+        xs = np.arange(rx0, rx1, dtype=np.float32) + 0.5
+        ys = np.arange(ry0, ry1, dtype=np.float32) + 0.5
+        bx0, by0, bx1, by1 = self.box
+        # distance of each pixel (its nearest edge, so partly covered pixels count as inside) to the box
+        dx = np.maximum(np.maximum(bx0 - (xs + 0.5), (xs - 0.5) - bx1), 0)
+        dy = np.maximum(np.maximum(by0 - (ys + 0.5), (ys - 0.5) - by1), 0)
+        distance = np.maximum(dy[:, None], dx[None, :])
+        if feather <= 0:
+            return (distance <= 0).astype(np.float32)
+        return np.clip(1 - distance / feather, 0, 1).astype(np.float32)
+
+    def paste(self, image: np.ndarray, generated: np.ndarray, feather: float) -> None:
+        """Blend a generated size² crop back into ``image`` in place; pixels outside ``paste_region`` are untouched."""
+        assert generated.shape == (self.size, self.size, 3) and generated.dtype == np.uint8, generated.shape
+        region = self.paste_region(image.shape, feather)
+        rx0, ry0, rx1, ry1 = region
+        if rx1 <= rx0 or ry1 <= ry0:
+            return
+        # map the region's pixel centres into crop pixel coordinates and sample the generated crop there
+        xs = (np.arange(rx0, rx1, dtype=np.float32) + 0.5 - self.crop[0]) * self.scale - 0.5
+        ys = (np.arange(ry0, ry1, dtype=np.float32) + 0.5 - self.crop[1]) * self.scale - 0.5
+        map_x = np.broadcast_to(xs[None, :], (ry1 - ry0, rx1 - rx0)).astype(np.float32)
+        map_y = np.broadcast_to(ys[:, None], (ry1 - ry0, rx1 - rx0)).astype(np.float32)
+        source = generated
+        if self.scale > 1.5:  # shrinking a lot: low-pass first so that sampling does not alias
+            sigma = 0.5 * self.scale
+            source = cv2.GaussianBlur(generated, (0, 0), sigma)
+        patch = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        alpha = self.blend_weights(region, feather)[..., None]
+        target = image[ry0:ry1, rx0:rx1]
+        blended = alpha * patch.astype(np.float32) + (1 - alpha) * target.astype(np.float32)
+        changed = alpha[..., 0] > 0
+        target[changed] = np.clip(np.rint(blended[changed]), 0, 255).astype(np.uint8)
+
+
+def default_feather(box: tuple[float, float, float, float]) -> float:
+    """Feather width: 10 % of the box's longer side, at least 1 px."""
+    return max(1.0, 0.1 * max(box[2] - box[0], box[3] - box[1]))

@@ -1,0 +1,122 @@
+"""Video codecs (the only module that touches them): stream frames in, stream frames out, carry the audio over.
+
+Frames are decoded and encoded by the ffmpeg binary that ships in imageio-ffmpeg, one frame at a time, so memory does
+not grow with the video's length. The output is written to a temporary file and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+
+from deepanon.io import InputError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    fps: float
+    size: tuple[int, int]  # (width, height)
+    duration: float
+    has_audio: bool
+
+
+def probe(path: Path) -> VideoInfo:
+    """Read the stream metadata; ``InputError`` when the file has no decodable video stream."""
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path))
+        meta = next(reader)
+        reader.close()
+    except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as err:
+        first = str(err).strip().splitlines()
+        raise InputError(f"{path}: not a readable video ({first[-1] if first else type(err).__name__})") from err
+    if not meta.get("size") or not meta.get("fps"):
+        raise InputError(f"{path}: no video stream")
+    return VideoInfo(float(meta["fps"]), tuple(meta["size"]), float(meta.get("duration") or 0.0), "audio_codec" in meta)
+
+
+def _time_params(start: float | None, end: float | None) -> tuple[list[str], list[str]]:
+    before = ["-ss", f"{start:.3f}"] if start else []
+    after = ["-t", f"{end - (start or 0.0):.3f}"] if end is not None else []
+    return before, after
+
+
+def read_frames(path: Path, start: float | None = None, end: float | None = None) -> Iterator[np.ndarray]:
+    """Yield uint8 HxWx3 RGB frames between ``start`` and ``end`` seconds."""
+    probe(path)
+    before, after = _time_params(start, end)
+    reader = imageio_ffmpeg.read_frames(str(path), input_params=before, output_params=after)
+    meta = next(reader)
+    w, h = meta["size"]
+    try:
+        for buffer in reader:
+            yield np.frombuffer(buffer, np.uint8).reshape(h, w, 3)
+    except RuntimeError as err:
+        raise InputError(f"{path}: decoding failed ({str(err).strip().splitlines()[-1]})") from err
+    finally:
+        reader.close()
+
+
+class VideoWriter:
+    """Encode frames (H.264, yuv420p) to a temporary file; ``finish`` muxes the source's audio and renames."""
+
+    def __init__(self, path: Path, info: VideoInfo, source: Path, start: float | None = None, end: float | None = None) -> None:
+        self.path = Path(path)
+        self.source = Path(source)
+        self.info = info
+        self.start, self.end = start, end
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".video.mp4")
+        os.close(fd)
+        self.video_tmp = Path(tmp)
+        self.writer = imageio_ffmpeg.write_frames(
+            str(self.video_tmp),
+            info.size,
+            fps=Fraction(info.fps).limit_denominator(1001),
+            quality=8,
+            macro_block_size=1,
+            output_params=["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"],  # yuv420p needs even sizes: pad, never resample
+            ffmpeg_log_level="error",
+        )
+        self.writer.send(None)
+        self.frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        assert frame.dtype == np.uint8 and frame.shape == (self.info.size[1], self.info.size[0], 3), frame.shape
+        self.writer.send(np.ascontiguousarray(frame))
+        self.frames += 1
+
+    def finish(self) -> None:
+        """Close the encoder, add the audio track (if the source has one) and move the result to ``path``."""
+        self.writer.close()
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}")
+        os.close(fd)
+        before, after = _time_params(self.start, self.end)
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(self.video_tmp)]
+        if self.info.has_audio:
+            cmd += [*before, "-i", str(self.source), *after, "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac"]
+        cmd += ["-c:v", "copy", "-shortest", "-movflags", "+faststart", "-f", "mp4", tmp]
+        try:
+            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise InputError(f"{self.path}: muxing failed ({result.stderr.strip().splitlines()[-1:]})")
+            os.replace(tmp, self.path)
+        finally:
+            for leftover in (tmp, self.video_tmp):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
+
+    def abort(self) -> None:
+        """Stop the encoder and delete every temporary file; the output path is left untouched."""
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 - the encoder may already be dead; cleanup must go on
+            pass
+        if self.video_tmp.exists():
+            self.video_tmp.unlink()
