@@ -81,6 +81,13 @@ class FaceCrop:
         interpolation = cv2.INTER_AREA if self.side > self.size else cv2.INTER_CUBIC
         return cv2.resize(padded, (self.size, self.size), interpolation=interpolation)
 
+    @property
+    def feather(self) -> float:
+        """Feather width: 10 % of the box's longer side, at most the margin between box and crop, at least 1 px."""
+        x0, y0, x1, y1 = self.box
+        margin = min(x0 - self.crop[0], y0 - self.crop[1], self.crop[2] - x1, self.crop[3] - y1)
+        return max(1.0, min(0.1 * max(x1 - x0, y1 - y0), margin))
+
     def paste_region(self, image_shape: tuple[int, ...], feather: float) -> tuple[int, int, int, int]:
         """Image pixels (x0, y0, x1, y1) that pasting may change: the box grown by the feather, clipped to the image."""
         h, w = image_shape[:2]
@@ -129,7 +136,3 @@ class FaceCrop:
         changed = alpha[..., 0] > 0
         target[changed] = np.clip(np.rint(blended[changed]), 0, 255).astype(np.uint8)
 
-
-def default_feather(box: tuple[float, float, float, float]) -> float:
-    """Feather width: 10 % of the box's longer side, at least 1 px."""
-    return max(1.0, 0.1 * max(box[2] - box[0], box[3] - box[1]))

@@ -101,7 +101,7 @@ class VideoWriter:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(self.video_tmp)]
         if self.info.has_audio:
             cmd += [*before, "-i", str(self.source), *after, "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac"]
-        cmd += ["-c:v", "copy", "-shortest", "-movflags", "+faststart", "-f", "mp4", tmp]
+        cmd += ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", tmp]
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:

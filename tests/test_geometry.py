@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deepanon.geometry import FaceCrop, default_feather
+from deepanon.geometry import FaceCrop
 
 
 def test_square_crop_centred_on_the_box():
@@ -53,7 +53,7 @@ def test_paste_replaces_the_whole_box_and_nothing_beyond_the_feather():
     box = np.array([100.3, 50.7, 160.2, 130.9])
     crop = FaceCrop.from_box(box, size=128)
     out = image.copy()
-    feather = default_feather(tuple(box))
+    feather = crop.feather
     crop.paste(out, np.full((128, 128, 3), 255, np.uint8), feather)
     # every pixel that touches the box is fully replaced
     assert (out[50:131, 100:161] == 255).all()
@@ -73,6 +73,14 @@ def test_paste_round_trip_of_an_unchanged_crop_is_close():
     image = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
     crop = FaceCrop.from_box(np.array([100, 60, 180, 160]), size=128)
     out = image.copy()
-    crop.paste(out, crop.extract(image), default_feather(crop.box))
+    crop.paste(out, crop.extract(image), crop.feather)
     diff = np.abs(out.astype(int) - image.astype(int))
     assert diff.mean() < 2.0  # resampling error only
+
+
+def test_feather_stays_inside_the_crop_margin():
+    wide = FaceCrop.from_box(np.array([0, 0, 100, 100]), expand=2.0)
+    assert wide.feather == pytest.approx(10.0)
+    tight = FaceCrop.from_box(np.array([0, 0, 100, 100]), expand=1.1)
+    assert tight.feather == pytest.approx(5.0)  # crop (-5, -5, 105, 105): 5 px margin
+    assert FaceCrop.from_box(np.array([0, 0, 4, 4]), expand=1.0).feather == 1.0
