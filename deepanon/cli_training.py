@@ -1,0 +1,174 @@
+"""Click commands ``train``, ``export`` and ``eval``; registered on the main group in ``deepanon.cli``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+from rich.console import Console
+from rich.table import Table
+
+from deepanon.training.config import PRESETS, DatasetKind, MaskKind, Penalty, Precision, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def _choice(enum: type[Enum]) -> click.Choice:
+    return click.Choice([e.value for e in enum])
+
+
+# CLI option name -> TrainConfig field, for options whose names differ.
+_FIELD = {"keypoints": "num_keypoints", "plain_conv": "imputed"}
+_NOT_FIELDS = {"config", "resume", "dry_run"}
+
+
+def _to_field(name: str, value: Any) -> tuple[str, Any]:
+    enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision}
+    if name == "plain_conv":
+        return "imputed", not value
+    if name in ("data", "out", "boxes", "landmarks") and value is not None:
+        value = str(value)
+    return _FIELD.get(name, name), enums[name](value) if name in enums and value is not None else value
+
+
+def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
+    """New run: preset, then every given option. ``--resume``: the run's config.json, then the options given here."""
+    given = {k for k in options if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE} - _NOT_FIELDS
+    if options["resume"]:
+        changes = dict(_to_field(k, options[k]) for k in given - {"out"})
+        return TrainConfig.read(options["out"]).with_changes(**changes)
+    if options["data"] is None:
+        raise click.UsageError("--data is required (unless --resume)")
+    values = dict(PRESETS[options["config"]])
+    values.update(_to_field(k, v) for k, v in options.items() if k not in _NOT_FIELDS and v is not None)
+    return TrainConfig(**values)
+
+
+@click.command("train")
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Dataset root: FDF layout (<root>/train/images/<S>/<i>.png, landmarks.npy, bounding_box/<S>.npy) "
+                   "or, with --dataset folder, any folder of face images.")
+@click.option("--dataset", type=_choice(DatasetKind), default="fdf", show_default=True, help="Layout of --data.")
+@click.option("--boxes", type=click.Path(dir_okay=False, path_type=Path),
+              help="Folder dataset: N×4 face boxes (.npy, pixels of each image); default <data>/boxes.npy.")
+@click.option("--landmarks", type=click.Path(dir_okay=False, path_type=Path),
+              help="Folder dataset: N×K×2 keypoints in [0, 1] (.npy); default <data>/landmarks.npy.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/train"), show_default=True,
+              help="Run folder: config.json, log.jsonl, checkpoints/, samples/.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint, exactly.")
+@click.option("--config", type=click.Choice(sorted(PRESETS)), default="e", show_default=True,
+              help="Preset: e = Config E on FDF (128², width 1, face-box masks); e-wide = 256², width 2, free-form.")
+@click.option("--image-size", type=int, help="Override the preset's image size.")
+@click.option("--width", type=float, help="Override the preset's width multiplier of every conv.")
+@click.option("--keypoints", type=int, help="Number of pose keypoints K; default: as many as the landmarks file has.")
+@click.option("--plain-conv", is_flag=True, help="Ablation: plain convolutions instead of IConv.")
+@click.option("--mask", type=_choice(MaskKind), help="Training masks; default from the preset.")
+@click.option("--flip/--no-flip", default=True, show_default=True, help="Horizontal flip p=0.5 with keypoint left/right swap.")
+@click.option("--batch-size", type=int, help="Global batch size over all processes [32].")
+@click.option("--images", type=int, help="Stop after this many images shown to D (paper: 20M) [20000000].")
+@click.option("--lr", type=float, help="Adam learning rate of G and D [0.001].")
+@click.option("--penalty", type=_choice(Penalty),
+              help="Gradient penalty: improved = eq. 10/11 (paper); wgan-gp = eq. 8 (Config A); wgan-gp-masked = eq. 9.")
+@click.option("--penalty-interval", type=int, help="Lazy penalty: every n-th D step with weight ×n [1].")
+@click.option("--l1-images", type=int, help="Reconstruction warm-up: L1 in the hole for the first N images [0 = off].")
+@click.option("--l1-weight", type=float, help="Weight of the warm-up L1 term [1.0].")
+@click.option("--precision", type=_choice(Precision), help="auto = bf16 on CUDA, fp32 on CPU; fp16 uses a grad scaler.")
+@click.option("--device", type=str, help="auto, cpu or cuda (under torchrun: one GPU per process) [auto].")
+@click.option("--workers", type=int, help="Data loader worker processes per training process [2].")
+@click.option("--seed", type=int, help="Seed for initialisation, data order, masks and latents [0].")
+@click.option("--checkpoint-every", type=int, help="Checkpoint every N images [500000].")
+@click.option("--grid-every", type=int, help="Sample grid every N images [100000].")
+@click.option("--log-every", type=int, help="Log line every N images [2000].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--dry-run", is_flag=True, help="Check the data and options, print the resolved config, do not train.")
+@click.pass_context
+def train(ctx: click.Context, **options: Any) -> None:
+    """Train the inpainting GAN (paper Config E). Multi-GPU: torchrun --nproc_per_node N -m deepanon train ..."""
+    from deepanon.training import loop
+    from deepanon.training.distributed import Process, resolve_device
+
+    try:
+        cfg = build_config(ctx, options)
+        if options["dry_run"]:
+            train_set, _ = loop.datasets(cfg)
+            cfg = loop.resolve(cfg, train_set, Process(0, 1, resolve_device(cfg.device)))
+            click.echo(json.dumps(cfg.to_dict(), indent=2))
+            click.echo(f"{len(train_set)} training images, K={train_set.num_keypoints}")
+            return
+        run_dir = loop.train(cfg, resume=options["resume"])
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from err
+    log.info("run folder: %s", run_dir)
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Weights file to write (.safetensors; the config JSON is written beside it).")
+def export(run_dir: Path, output: Path) -> None:
+    """Export the EMA generator of RUN_DIR's latest checkpoint as safetensors weights."""
+    from deepanon.training.checkpoint import latest_checkpoint, load_checkpoint
+    from deepanon.training.loop import ema_generator
+    from deepanon.weights import save_generator
+
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        raise click.ClickException(f"{run_dir}: no checkpoint found")
+    state = load_checkpoint(path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"images_seen": state["images_seen"], "checkpoint": path.name, "train_config": state["config"]}
+    digest = save_generator(output, ema_generator(state), metadata=metadata)
+    click.echo(f"{output}  sha256 {digest}  ({state['images_seen']} images)")
+
+
+@click.command("eval")
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Dataset root (same layouts as train).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Generator weights (.safetensors with its .json beside it).")
+@click.option("--dataset", type=_choice(DatasetKind), default="fdf", show_default=True)
+@click.option("--split", default="val", show_default=True, help="FDF split to evaluate.")
+@click.option("--boxes", type=click.Path(dir_okay=False, path_type=Path), help="Folder dataset: boxes file.")
+@click.option("--landmarks", type=click.Path(dir_okay=False, path_type=Path), help="Folder dataset: landmarks file.")
+@click.option("--mask", type=_choice(MaskKind), help="face-box (FDF default) or center (folder default).")
+@click.option("--limit", type=int, default=10_000, show_default=True, help="Evaluate the first N images.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write results here.")
+def evaluate(data: Path, weights: Path, dataset: str, split: str, boxes: Path | None, landmarks: Path | None,
+             mask: str | None, limit: int, batch_size: int, device: str, json_path: Path | None) -> None:
+    """L1, L2, PSNR, SSIM of a generator (z = 0) on the first --limit images; prints a table and optionally JSON."""
+    from deepanon.metrics import evaluate as run_evaluation
+    from deepanon.training.data import DataLayoutError, fdf_dataset, folder_dataset
+    from deepanon.training.distributed import resolve_device
+    from deepanon.weights import WeightsError, load_generator
+
+    kind = DatasetKind(dataset)
+    mask_kind = MaskKind(mask) if mask else MaskKind.FACE_BOX if kind is DatasetKind.FDF else MaskKind.CENTER
+    try:
+        generator, _ = load_generator(weights)
+        size = generator.config.image_size
+        if kind is DatasetKind.FDF:
+            data_set = fdf_dataset(data, split, image_size=size, mask=mask_kind, flip=False)
+        else:
+            data_set = folder_dataset(data, image_size=size, mask=mask_kind, flip=False, boxes=boxes, landmarks=landmarks)
+        if data_set.num_keypoints != generator.config.num_keypoints:
+            raise ValueError(f"weights expect K={generator.config.num_keypoints}, data has K={data_set.num_keypoints}")
+        results = run_evaluation(generator, data_set, batch_size=batch_size, limit=limit, device=resolve_device(device))
+    except (ValueError, DataLayoutError, WeightsError) as err:
+        raise click.ClickException(str(err)) from err
+    table = Table(title=f"{weights.name} on {data} ({results['images']} images, z = 0)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in ("l1", "l2", "psnr", "ssim"):
+        table.add_row(name.upper(), f"{results[name]:.4f}")
+    for name, reason in results["skipped"].items():
+        table.add_row(name.upper(), f"skipped: {reason}")
+    Console().print(table)
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")

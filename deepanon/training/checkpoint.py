@@ -1,0 +1,43 @@
+"""Training checkpoints: one ``.pt`` per save, written atomically, read back with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"^(\d{12})\.pt$")
+
+
+def checkpoint_path(run_dir: Path, images_seen: int) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / f"{images_seen:012d}.pt"
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` (tensors, numbers, strings, lists, dicts only) to a temp file, then ``os.replace`` it in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint with the most images seen, or None."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    found = sorted(p for p in folder.glob("*.pt") if _NAME.match(p.name)) if folder.is_dir() else []
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint without unpickling code (``weights_only=True``)."""
+    return torch.load(path, map_location=map_location, weights_only=True)

@@ -1,0 +1,145 @@
+"""Training options: one typed dataclass, validated once, written to the run folder as JSON (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from deepanon.models import ModelConfig
+
+CONFIG_FILE = "config.json"
+
+
+class DatasetKind(str, Enum):
+    FDF = "fdf"
+    FOLDER = "folder"
+
+
+class MaskKind(str, Enum):
+    """FACE_BOX: the hole is the face box (FDF). FREE_FORM: random rectangle + strokes after Yu et al. (training) and
+    the fixed centre square W/4…3W/4 (validation). CENTER: the centre square always."""
+
+    FACE_BOX = "face-box"
+    FREE_FORM = "free-form"
+    CENTER = "center"
+
+
+class Penalty(str, Enum):
+    """IMPROVED: eq. 10/11 (Config B onwards). WGAN_GP: eq. 8 on the whole image (Config A). WGAN_GP_MASKED: eq. 9."""
+
+    IMPROVED = "improved"
+    WGAN_GP = "wgan-gp"
+    WGAN_GP_MASKED = "wgan-gp-masked"
+
+
+class Precision(str, Enum):
+    """AUTO: bf16 autocast on CUDA, fp32 on CPU. FP16 uses a GradScaler and needs CUDA. BF16 on CPU is opt-in."""
+
+    AUTO = "auto"
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+# Presets of ``--config``: Config E on FDF (paper §4.1) and the 2× wide free-form variant (paper §4.2).
+PRESETS: dict[str, dict[str, Any]] = {
+    "e": {"image_size": 128, "width": 1.0, "mask": MaskKind.FACE_BOX},
+    "e-wide": {"image_size": 256, "width": 2.0, "mask": MaskKind.FREE_FORM},
+}
+
+# Options that may change when a run is resumed; everything else must match the run folder's config.json.
+RESUMABLE = frozenset({"images", "workers", "checkpoint_every", "grid_every", "log_every", "quiet", "device"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run depends on. Image counts are global (summed over all processes).
+
+    ``batch_size`` is the global batch; each of N processes gets ``batch_size / N``. ``num_keypoints`` None means
+    "as many as the landmarks file has" and is resolved before the config is written.
+    """
+
+    data: str
+    out: str
+    dataset: DatasetKind = DatasetKind.FDF
+    boxes: str | None = None
+    landmarks: str | None = None
+    image_size: int = 128
+    width: float = 1.0
+    num_keypoints: int | None = None
+    imputed: bool = True
+    mask: MaskKind = MaskKind.FACE_BOX
+    flip: bool = True
+    batch_size: int = 32
+    images: int = 20_000_000
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.0, 0.99)
+    penalty: Penalty = Penalty.IMPROVED
+    penalty_weight: float = 10.0
+    penalty_interval: int = 1
+    epsilon_weight: float = 0.001
+    ema_half_life: int = 10_000
+    l1_weight: float = 1.0
+    l1_images: int = 0
+    precision: Precision = Precision.AUTO
+    device: str = "auto"
+    workers: int = 2
+    seed: int = 0
+    checkpoint_every: int = 500_000
+    grid_every: int = 100_000
+    log_every: int = 2_000
+    grid_size: int = 8
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        positive = ["batch_size", "images", "lr", "penalty_interval", "ema_half_life", "checkpoint_every", "grid_every",
+                    "log_every", "grid_size"]
+        bad = [name for name in positive if not getattr(self, name) > 0]
+        bad += [n for n in ["penalty_weight", "epsilon_weight", "l1_weight", "l1_images", "workers"] if getattr(self, n) < 0]
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            bad.append("betas")
+        if bad:
+            raise ValueError(f"invalid training options: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
+        if self.num_keypoints is not None:
+            self.model_config()  # raises on an impossible model shape
+        if self.precision is Precision.FP16 and self.device == "cpu":
+            raise ValueError("fp16 needs CUDA; use --precision bf16 or fp32 on the CPU")
+
+    def model_config(self) -> ModelConfig:
+        if self.num_keypoints is None:
+            raise ValueError("num_keypoints is not resolved yet")
+        return ModelConfig(
+            image_size=self.image_size, num_keypoints=self.num_keypoints, width=self.width, imputed=self.imputed
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, Enum) else list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        types = {f.name: f.type for f in fields(cls)}
+        unknown = set(data) - set(types)
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision}
+        values = {k: enums[k](v) if k in enums else tuple(v) if k == "betas" else v for k, v in data.items()}
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> TrainConfig:
+        return replace(self, **changes)
+
+    def write(self, run_dir: Path) -> Path:
+        path = Path(run_dir) / CONFIG_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def read(cls, run_dir: Path) -> TrainConfig:
+        path = Path(run_dir) / CONFIG_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no training config in the run folder (nothing to resume)")
+        return cls.from_dict(json.loads(path.read_text()))

@@ -1,0 +1,311 @@
+"""The training loop: WGAN with the improved gradient penalty (paper §3.2), EMA generator, AMP, checkpoints, DDP.
+
+One iteration: G makes x̃ once; D steps on [x, x̃, x̂] in one forward (eq. 11 penalty on x̂, every
+``penalty_interval`` steps with its weight multiplied by the interval); then G steps against the updated D; then the
+EMA generator follows with β = 0.5^(global batch / half-life). All per-step randomness (z, t) comes from a generator
+seeded by (seed, rank, step), and the data stream is positioned by the images seen, so ``--resume`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from deepanon.models import Discriminator, Generator, ModelConfig
+from deepanon.training import distributed, loss
+from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
+from deepanon.training.config import RESUMABLE, DatasetKind, Penalty, Precision, TrainConfig
+from deepanon.training.data import FaceDataset, fdf_dataset, folder_dataset, make_loader
+from deepanon.training.samples import sample_grid, save_png
+
+log = logging.getLogger(__name__)
+LOG_FILE = "log.jsonl"
+
+
+def ema_beta(global_batch: int, half_life: int) -> float:
+    """Per-step EMA decay β = 0.5^(global batch / half-life in images) (DESIGN.md §2: 10k-image half-life)."""
+    return 0.5 ** (global_batch / half_life)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """θ_ema ← β·θ_ema + (1 − β)·θ; buffers are copied."""
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1 - beta)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
+def step_rng(seed: int, rank: int, step: int) -> torch.Generator:
+    """The CPU generator for the latent z and the interpolation t of one step of one process."""
+    state = np.random.SeedSequence([seed, rank, step]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
+
+
+def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
+    """None means fp32 (no autocast)."""
+    if precision is Precision.AUTO:
+        return torch.bfloat16 if device.type == "cuda" else None
+    if precision is Precision.FP16 and device.type != "cuda":
+        raise ValueError("fp16 needs CUDA")
+    return {Precision.FP32: None, Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}[precision]
+
+
+def gradient_penalty(kind: Penalty, gradient: torch.Tensor, mask: torch.Tensor, weight: float) -> torch.Tensor:
+    if kind is Penalty.IMPROVED:
+        return loss.improved_gradient_penalty(gradient, mask, weight)
+    if kind is Penalty.WGAN_GP_MASKED:
+        return loss.masked_wgan_gradient_penalty(gradient, mask, weight)
+    return loss.wgan_gradient_penalty(gradient, weight)
+
+
+@dataclass
+class Models:
+    """Networks, their (possibly DDP-wrapped) training views, optimizers and the AMP grad scaler."""
+
+    generator: Generator
+    discriminator: Discriminator
+    ema: Generator
+    g_train: nn.Module
+    d_train: nn.Module
+    g_optimizer: torch.optim.Optimizer
+    d_optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+
+    @classmethod
+    def build(cls, model_config: ModelConfig, cfg: TrainConfig, process: distributed.Process) -> Models:
+        torch.manual_seed(cfg.seed)
+        generator = Generator(model_config).to(process.device)
+        discriminator = Discriminator(model_config).to(process.device)
+        ema = copy.deepcopy(generator).eval().requires_grad_(False)
+        wrap = (lambda m: DistributedDataParallel(m)) if process.distributed else (lambda m: m)
+        betas = (float(cfg.betas[0]), float(cfg.betas[1]))
+        return cls(
+            generator, discriminator, ema, wrap(generator), wrap(discriminator),
+            torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=betas),
+            torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=betas),
+            torch.amp.GradScaler(process.device.type, enabled=cfg.precision is Precision.FP16),
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.state_dict(),
+            "g_optimizer": self.g_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"], strict=True)
+        self.discriminator.load_state_dict(state["discriminator"], strict=True)
+        self.ema.load_state_dict(state["ema"], strict=True)
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+
+
+def train_step(
+    m: Models, batch: dict[str, torch.Tensor], cfg: TrainConfig, process: distributed.Process, images_seen: int
+) -> dict[str, torch.Tensor]:
+    """One D step and one G step on this process's share of the batch; returns detached per-step statistics."""
+    device = process.device
+    image, mask, pose = (batch[k].to(device, non_blocking=True) for k in ("image", "mask", "pose"))
+    condition, b = image * mask, image.shape[0]
+    step = images_seen // cfg.batch_size
+    rng = step_rng(cfg.seed, process.rank, step)
+    z = torch.randn((b, m.generator.config.latent_channels, 4, 4), generator=rng).to(device)
+    t = torch.rand((b,), generator=rng).to(device)
+    amp = autocast_dtype(cfg.precision, device)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp is not None else nullcontext
+    scale = m.scaler.get_scale() if m.scaler.is_enabled() else 1.0
+    stats: dict[str, torch.Tensor] = {}
+
+    with autocast():
+        fake = m.g_train(condition, mask, pose, z)
+    fake_d = fake.detach().float()
+    with_penalty = step % cfg.penalty_interval == 0
+    images = [image, fake_d]
+    if with_penalty:
+        x_hat = loss.interpolate(image, fake_d, t).requires_grad_(True)
+        images.append(x_hat)
+    n = len(images)
+    m.discriminator.requires_grad_(True)
+    with autocast():
+        scores = m.d_train(torch.cat(images), condition.repeat(n, 1, 1, 1), mask.repeat(n, 1, 1, 1), pose.repeat(n, 1, 1))
+    scores = scores.float()
+    real_score, fake_score = scores[:b], scores[b : 2 * b]
+    epsilon = loss.epsilon_penalty(real_score, cfg.epsilon_weight).mean()
+    d_loss = loss.discriminator_loss(real_score, fake_score).mean() + epsilon
+    if with_penalty:
+        gradient = loss.critic_gradient(scores[2 * b :], x_hat, scale)
+        penalty = gradient_penalty(cfg.penalty, gradient, mask, cfg.penalty_weight).mean()
+        d_loss = d_loss + penalty * cfg.penalty_interval
+        stats["penalty"] = penalty.detach()
+    m.d_optimizer.zero_grad(set_to_none=True)
+    m.scaler.scale(d_loss).backward()
+    m.scaler.step(m.d_optimizer)
+
+    m.discriminator.requires_grad_(False)
+    with autocast():
+        g_score = m.discriminator(fake, condition, mask, pose).float()
+    g_loss = loss.generator_loss(g_score).mean()
+    if images_seen < cfg.l1_images:
+        l1 = loss.masked_l1(fake.float(), image, mask).mean()
+        g_loss = g_loss + cfg.l1_weight * l1
+        stats["l1"] = l1.detach()
+    m.g_optimizer.zero_grad(set_to_none=True)
+    m.scaler.scale(g_loss).backward()
+    m.scaler.step(m.g_optimizer)
+    m.scaler.update()
+    update_ema(m.ema, m.generator, ema_beta(cfg.batch_size, cfg.ema_half_life))
+    stats.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), d_real=real_score.detach().mean(),
+                 d_fake=fake_score.detach().mean(), epsilon=epsilon.detach())
+    return stats
+
+
+def datasets(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
+    """(train, val). Without a val split (folder data, or FDF without ``val/``) the train images serve as val."""
+    common = {"image_size": cfg.image_size, "mask": cfg.mask, "seed": cfg.seed}
+    if cfg.dataset is DatasetKind.FOLDER:
+        train_set = folder_dataset(Path(cfg.data), flip=cfg.flip, boxes=cfg.boxes, landmarks=cfg.landmarks, **common)
+        return train_set, train_set
+    train_set = fdf_dataset(Path(cfg.data), "train", flip=cfg.flip, **common)
+    if not (Path(cfg.data) / "val").is_dir():
+        log.warning("%s has no val/ split: sample grids use training images", cfg.data)
+        return train_set, train_set
+    return train_set, fdf_dataset(Path(cfg.data), "val", flip=False, **common)
+
+
+def resolve(cfg: TrainConfig, train_set: FaceDataset, process: distributed.Process) -> TrainConfig:
+    """Fill K from the landmarks file and check the batch divides over the processes."""
+    k = train_set.num_keypoints
+    if cfg.num_keypoints is None:
+        cfg = cfg.with_changes(num_keypoints=k)
+    elif cfg.num_keypoints != k:
+        raise ValueError(f"--keypoints {cfg.num_keypoints} but the landmarks file has K={k}")
+    if cfg.batch_size % process.world_size:
+        raise ValueError(f"batch size {cfg.batch_size} does not divide over {process.world_size} processes")
+    return cfg
+
+
+def check_resume(cfg: TrainConfig, saved: dict[str, Any]) -> None:
+    current = cfg.to_dict()
+    changed = sorted(k for k in current if k not in RESUMABLE and current[k] != saved.get(k))
+    if changed:
+        raise ValueError(f"cannot resume with changed options: {', '.join(changed)}")
+
+
+def crossed(images_seen: int, every: int, batch: int) -> bool:
+    return images_seen // every > (images_seen - batch) // every
+
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
+    """Train until ``cfg.images`` images were shown to D; returns the run folder. Works alone or under torchrun."""
+    process = distributed.start(cfg.device)
+    try:
+        run(cfg, process, resume=resume)
+    finally:
+        distributed.stop(process)
+    return Path(cfg.out)
+
+
+def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False) -> Models:
+    """The loop of :func:`train` inside an already started process; returns the trained models."""
+    run_dir = Path(cfg.out)
+    train_set, val_set = datasets(cfg)
+    cfg = resolve(cfg, train_set, process)
+    models = Models.build(cfg.model_config(), cfg, process)
+    images_seen = 0
+    if resume:
+        path = latest_checkpoint(run_dir)
+        if path is None:
+            raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from")
+        state = load_checkpoint(path, map_location=process.device)
+        check_resume(cfg, state["config"])
+        models.load_state_dict(state)
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        images_seen = state["images_seen"]
+        log.info("resumed %s at %d images", path, images_seen)
+    if process.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.write(run_dir)
+    loader = make_loader(
+        train_set, batch_size=cfg.batch_size // process.world_size, rank=process.rank, world_size=process.world_size,
+        seed=cfg.seed, start=images_seen // process.world_size, workers=cfg.workers,
+        pin_memory=process.device.type == "cuda",
+    )
+    grid_batch = {k: v.to(process.device) for k, v in next(iter(_fixed_batch(val_set, cfg.grid_size))).items()}
+    grid_z = torch.randn((len(grid_batch["image"]), models.generator.config.latent_channels, 4, 4),
+                         generator=torch.Generator().manual_seed(cfg.seed)).to(process.device)
+
+    def save(images: int) -> None:
+        state = models.state_dict() | {
+            "images_seen": images, "config": cfg.to_dict(), "model": cfg.model_config().to_dict(),
+            "world_size": process.world_size, "rng": {"torch": torch.get_rng_state()},
+        }
+        save_checkpoint(state, checkpoint_path(run_dir, images))
+
+    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=process.device))
+    counts: dict[str, int] = defaultdict(int)
+    tick, tick_images = time.perf_counter(), images_seen
+    with _progress(process.is_main and not cfg.quiet) as progress:
+        task = progress.add_task("train", total=cfg.images, completed=images_seen)
+        batches = iter(loader)
+        while images_seen < cfg.images:
+            stats = train_step(models, next(batches), cfg, process, images_seen)
+            images_seen += cfg.batch_size
+            for key, value in stats.items():
+                sums[key] += value
+                counts[key] += 1
+            progress.update(task, completed=images_seen)
+            if crossed(images_seen, cfg.log_every, cfg.batch_size) or images_seen >= cfg.images:
+                rate = (images_seen - tick_images) / (time.perf_counter() - tick)
+                record = {"images": images_seen, **{k: (sums[k] / counts[k]).item() for k in sums}, "images_per_s": rate}
+                progress.update(task, description=f"D {record['d_loss']:+.3f} G {record['g_loss']:+.3f} {rate:.1f} img/s")
+                if process.is_main:
+                    with open(run_dir / LOG_FILE, "a") as f:
+                        f.write(json.dumps(record) + "\n")
+                sums.clear()
+                counts.clear()
+                tick, tick_images = time.perf_counter(), images_seen
+            checkpoint = crossed(images_seen, cfg.checkpoint_every, cfg.batch_size) or images_seen >= cfg.images
+            if process.is_main and (checkpoint or crossed(images_seen, cfg.grid_every, cfg.batch_size)):
+                save_png(sample_grid(models.ema, grid_batch, grid_z), run_dir / "samples" / f"{images_seen:012d}.png")
+            if process.is_main and checkpoint:
+                save(images_seen)
+    return models
+
+
+def _fixed_batch(dataset: FaceDataset, size: int) -> torch.utils.data.DataLoader:
+    """The first ``size`` evaluation samples (fixed masks, no flip) as one batch."""
+    indices = list(range(min(size, len(dataset))))
+    return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=len(indices))
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not enabled
+    )
+
+
+def ema_generator(state: dict[str, Any]) -> Generator:
+    """The EMA generator of a checkpoint, in eval mode on the CPU."""
+    generator = Generator(ModelConfig.from_dict(state["model"]))
+    generator.load_state_dict(state["ema"], strict=True)
+    return generator.eval()

@@ -1,0 +1,114 @@
+"""End-to-end CLI training on a tiny FDF-layout dataset: artefacts, exact resume, ablation switches, export, eval."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from deepanon.cli_training import evaluate, export, train
+from deepanon.training.checkpoint import latest_checkpoint, load_checkpoint
+from deepanon.training.loop import ema_beta, update_ema
+from deepanon.weights import load_generator
+
+TINY = ["--image-size", "32", "--width", "0.25", "--batch-size", "4", "--workers", "0", "--quiet"]
+
+
+def run_train(*args: str) -> None:
+    result = CliRunner().invoke(train, [*TINY, *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def trained_run(fdf_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    run_train("--data", str(fdf_root), "--out", str(out), "--images", "12", "--log-every", "4", "--grid-every", "8")
+    return out
+
+
+def test_training_writes_log_checkpoint_grid_and_config(trained_run):
+    records = [json.loads(line) for line in (trained_run / "log.jsonl").read_text().splitlines()]
+    assert [r["images"] for r in records] == [4, 8, 12]
+    for r in records:
+        for key in ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "epsilon", "images_per_s"):
+            assert torch.isfinite(torch.tensor(r[key])), (key, r)
+    assert sorted(p.name for p in (trained_run / "samples").glob("*.png")) == ["000000000008.png", "000000000012.png"]
+    state = load_checkpoint(latest_checkpoint(trained_run))
+    assert state["images_seen"] == 12 and state["model"]["num_keypoints"] == 5
+    assert set(state) >= {"generator", "discriminator", "ema", "g_optimizer", "d_optimizer", "scaler", "rng", "config"}
+    assert json.loads((trained_run / "config.json").read_text())["num_keypoints"] == 5
+
+
+def test_resume_continues_exactly(fdf_root, tmp_path):
+    common = ["--data", str(fdf_root), "--seed", "7"]
+    run_train(*common, "--out", str(tmp_path / "split"), "--images", "12")
+    result = CliRunner().invoke(train, ["--out", str(tmp_path / "split"), "--resume", "--images", "24"])
+    assert result.exit_code == 0, result.output
+    run_train(*common, "--out", str(tmp_path / "whole"), "--images", "24")
+    split, whole = (load_checkpoint(latest_checkpoint(tmp_path / name)) for name in ("split", "whole"))
+    assert split["images_seen"] == whole["images_seen"] == 24
+    for part in ("generator", "discriminator", "ema"):
+        for key, value in whole[part].items():
+            assert torch.equal(split[part][key], value), (part, key)
+    for part in ("g_optimizer", "d_optimizer"):
+        for index, slots in whole[part]["state"].items():
+            for name, value in slots.items():
+                assert torch.equal(split[part]["state"][index][name], value), (part, index, name)
+
+
+def test_resume_refuses_changed_options(trained_run):
+    result = CliRunner().invoke(train, ["--out", str(trained_run), "--resume", "--lr", "0.5"])
+    assert result.exit_code != 0 and "lr" in result.output
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        ["--plain-conv"],
+        ["--penalty", "wgan-gp"],
+        ["--penalty", "wgan-gp-masked", "--penalty-interval", "2", "--l1-images", "8", "--precision", "bf16"],
+        ["--mask", "free-form", "--no-flip"],
+    ],
+)
+def test_ablation_switches_train(fdf_root, tmp_path, switches):
+    run_train("--data", str(fdf_root), "--out", str(tmp_path), "--images", "8", "--log-every", "4", *switches)
+    state = load_checkpoint(latest_checkpoint(tmp_path))
+    assert all(torch.isfinite(v).all() for v in state["generator"].values())
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(r["d_loss"])) for r in records)
+    if "--plain-conv" in switches:
+        assert state["model"]["imputed"] is False
+    if "--penalty-interval" in switches:
+        assert "penalty" in records[0] and "penalty" not in records[1] and "l1" in records[0]
+
+
+def test_export_then_eval(trained_run, fdf_root, tmp_path):
+    weights = tmp_path / "g.safetensors"
+    result = CliRunner().invoke(export, [str(trained_run), "-o", str(weights)])
+    assert result.exit_code == 0, result.output
+    generator, metadata = load_generator(weights)
+    ema = load_checkpoint(latest_checkpoint(trained_run))["ema"]
+    assert metadata["images_seen"] == 12
+    assert all(torch.equal(generator.state_dict()[k], v) for k, v in ema.items())
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(evaluate, ["--data", str(fdf_root), "--weights", str(weights), "--device", "cpu",
+                                           "--limit", "8", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    results = json.loads(out.read_text())
+    assert results["images"] == 8 and 0 < results["ssim"] < 1 and results["psnr"] > 0
+    assert set(results["skipped"]) == {"lpips", "fid"}
+
+
+def test_dry_run_resolves_keypoints_from_the_data(fdf_root, tmp_path):
+    result = CliRunner().invoke(train, [*TINY, "--data", str(fdf_root), "--out", str(tmp_path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert '"num_keypoints": 5' in result.output and not (tmp_path / "checkpoints").exists()
+
+
+def test_ema_follows_a_ten_thousand_image_half_life():
+    assert ema_beta(10_000, 10_000) == 0.5
+    assert ema_beta(32, 10_000) ** (10_000 / 32) == pytest.approx(0.5)
+    ema, model = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    expected = 0.25 * ema.weight.detach() + 0.75 * model.weight.detach()
+    update_ema(ema, model, 0.25)
+    assert torch.allclose(ema.weight, expected)
