@@ -1,0 +1,56 @@
+"""Detector names and the factory that builds each configuration (choices measured in benchmarks/NOTES.md)."""
+
+from __future__ import annotations
+
+import enum
+
+from deepanon.detection.base import Detector
+from deepanon.detection.centerface import CenterFace
+from deepanon.detection.compose import Tiled, Union
+
+
+class DetectorName(str, enum.Enum):
+    """``fast`` and ``accurate`` run CenterFace at several image scales; the others run one backend once."""
+
+    FAST = "fast"
+    ACCURATE = "accurate"
+    CENTERFACE = "centerface"
+    YUNET = "yunet"
+
+
+DEFAULT = DetectorName.FAST
+
+# Per multi-scale mode: (image scale, lowest score threshold) of each CenterFace pass. Upscaled passes find small
+# faces; the coarse passes find the large faces that CenterFace misses at the finer scales, and they are confident
+# on them, so their thresholds are floored to keep their false positives out.
+PASSES: dict[DetectorName, tuple[tuple[float, float], ...]] = {
+    DetectorName.FAST: ((1.3, 0.0), (0.5, 0.5)),
+    DetectorName.ACCURATE: ((2.0, 0.0), (1.0, 0.3), (0.5, 0.5)),
+}
+
+DEFAULT_THRESHOLD: dict[DetectorName, float] = {
+    DetectorName.FAST: 0.25,
+    DetectorName.ACCURATE: 0.3,
+    DetectorName.CENTERFACE: 0.2,
+    DetectorName.YUNET: 0.5,
+}
+
+YUNET_TILE = 960  # yuface warns above this size
+
+
+def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None = None, threads: int = 2) -> Detector:
+    """Build a detector by name.
+
+    threshold: score threshold in [0, 1] (None: the measured default of that detector, ``DEFAULT_THRESHOLD``).
+    threads: onnxruntime intra-op threads for CenterFace (YuNet uses OpenMP's own threads).
+    Raises ValueError for an unknown name and ImportError when YuNet's optional package is missing.
+    """
+    name = DetectorName(name)
+    threshold = DEFAULT_THRESHOLD[name] if threshold is None else threshold
+    if name is DetectorName.YUNET:
+        from deepanon.detection.yunet import YuNet
+
+        return Tiled(YuNet(threshold), tile=YUNET_TILE)
+    if name is DetectorName.CENTERFACE:
+        return Tiled(CenterFace(threshold, threads))
+    return Union([Tiled(CenterFace(max(threshold, floor), threads), scale) for scale, floor in PASSES[name]])

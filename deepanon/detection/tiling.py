@@ -1,0 +1,62 @@
+"""Overlapping tiles: cut an image into tiles of bounded size and merge the faces found in them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deepanon.detection.boxes import fuse, ios
+from deepanon.detection.types import Detections
+
+CUT_MARGIN = 2.0  # px: a box this close to an inner tile edge is taken as cut by that edge
+COVERED_IOS = 0.5  # a cut face is dropped when this much of it lies inside an uncut face
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> np.ndarray:
+    """int64 start offsets of tiles of ``tile`` px covering ``[0, length)``, neighbours sharing >= ``overlap`` px.
+
+    Tiles are spread evenly; the first starts at 0, the last ends at ``length``. One tile when ``length <= tile``.
+    """
+    assert 0 <= overlap < tile, (overlap, tile)
+    if length <= tile:
+        return np.zeros(1, np.int64)
+    count = math.ceil((length - overlap) / (tile - overlap))
+    return np.round(np.linspace(0, length - tile, count)).astype(np.int64)
+
+
+def tiles(height: int, width: int, tile: int, overlap: int) -> np.ndarray:
+    """int64 (K, 4) tile rectangles x0, y0, x1, y1 (exclusive ends) covering a ``height`` x ``width`` image."""
+    xs, ys = tile_starts(width, tile, overlap), tile_starts(height, tile, overlap)
+    return np.array(
+        [[x, y, min(x + tile, width), min(y + tile, height)] for y in ys for x in xs], dtype=np.int64
+    ).reshape(-1, 4)
+
+
+def cut_by_tile(boxes: np.ndarray, rect: np.ndarray, height: int, width: int) -> np.ndarray:
+    """bool (N,): boxes touching an edge of tile ``rect`` that is not an edge of the ``height`` x ``width`` image.
+
+    boxes (N, 4) and rect (x0, y0, x1, y1) in pixels of the tiled image.
+    """
+    x0, y0, x1, y1 = rect
+    return (
+        ((x0 > 0) & (boxes[:, 0] <= x0 + CUT_MARGIN))
+        | ((y0 > 0) & (boxes[:, 1] <= y0 + CUT_MARGIN))
+        | ((x1 < width) & (boxes[:, 2] >= x1 - CUT_MARGIN))
+        | ((y1 < height) & (boxes[:, 3] >= y1 - CUT_MARGIN))
+    )
+
+
+def merge_tiles(parts: list[Detections], cut: list[np.ndarray], iou_threshold: float) -> Detections:
+    """Faces of all tiles (in image pixels) merged into one set; cut: per part, bool (N,) from ``cut_by_tile``.
+
+    A face cut by an inner tile edge is dropped where an uncut detection covers it (it is whole in the neighbouring
+    tile); it is kept otherwise, so no face is lost. Remaining duplicates are fused (``boxes.fuse``).
+    """
+    found = Detections.concatenate(parts)
+    cut_mask = np.concatenate(cut) if cut else np.zeros(0, bool)
+    whole = found.boxes[~cut_mask]
+    covered = np.zeros(len(found), bool)
+    if cut_mask.any() and len(whole):
+        covered[cut_mask] = ios(found.boxes[cut_mask], whole).max(1) >= COVERED_IOS
+    return fuse(found[~covered], iou_threshold)

@@ -1,0 +1,39 @@
+import numpy as np
+
+from deepanon.detection import Detections
+from deepanon.detection.boxes import fuse, iou, ios, nms
+
+
+def test_iou_and_ios_hand_values():
+    a = np.array([[0, 0, 10, 10]], np.float32)
+    b = np.array([[5, 0, 15, 10], [0, 0, 10, 10], [20, 20, 30, 30], [2, 2, 4, 4]], np.float32)
+    # overlaps 50 of 100 and 100 -> 50 / 150; identical; disjoint; contained 4 / 100
+    np.testing.assert_allclose(iou(a, b), [[1 / 3, 1, 0, 0.04]], rtol=1e-6)
+    np.testing.assert_allclose(ios(a, b), [[0.5, 1, 0, 1]], rtol=1e-6)
+    assert iou(a, np.zeros((0, 4), np.float32)).shape == (1, 0)
+
+
+def test_nms_keeps_best_of_each_overlapping_group():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60], [0, 1, 10, 11]], np.float32)
+    scores = np.array([0.5, 0.9, 0.7, 0.6], np.float32)
+    assert nms(boxes, scores, 0.5).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.95).tolist() == [1, 2, 3, 0]
+
+
+def test_fuse_merges_duplicates_with_score_weighted_box():
+    boxes = np.array([[0, 0, 10, 10], [2, 0, 12, 10], [100, 100, 110, 110]], np.float32)
+    scores = np.array([0.75, 0.25, 0.5], np.float32)
+    landmarks = np.zeros((3, 5, 2), np.float32)
+    landmarks[1] = 7.0  # only the weaker duplicate has predicted landmarks
+    found = Detections(boxes, scores, landmarks, np.array([True, False, True]))
+    fused = fuse(found, iou_threshold=0.5)
+    assert len(fused) == 2
+    np.testing.assert_allclose(fused.boxes[0], [0.5, 0, 10.5, 10], rtol=1e-6)  # 0.75 * 0 + 0.25 * 2 = 0.5
+    np.testing.assert_array_equal(fused.scores, [0.75, 0.5])
+    np.testing.assert_array_equal(fused.landmarks[0], landmarks[1])  # predicted landmarks win over estimated
+    assert fused.landmarks_estimated.tolist() == [False, True]
+    np.testing.assert_allclose(fused.landmarks[1], Detections.from_boxes(boxes[2:], scores[2:]).landmarks[0])
+
+
+def test_fuse_of_nothing_is_empty():
+    assert len(fuse(Detections.empty(), 0.4)) == 0
