@@ -40,7 +40,7 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
     """New run: preset, then every given option. ``--resume``: the run's config.json, then the options given here."""
     given = {k for k in options if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE} - _NOT_FIELDS
     if options["resume"]:
-        changes = dict(_to_field(k, options[k]) for k in given - {"out"})
+        changes = dict(_to_field(k, options[k]) for k in given | {"out"})
         return TrainConfig.read(options["out"]).with_changes(**changes)
     if options["data"] is None:
         raise click.UsageError("--data is required (unless --resume)")

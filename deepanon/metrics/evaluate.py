@@ -15,7 +15,7 @@ from deepanon.models import Generator
 log = logging.getLogger(__name__)
 
 PIXEL_METRICS = {"l1": l1, "l2": l2, "psnr": psnr, "ssim": ssim}
-NO_BACKBONE = "needs local backbone weights (nothing is downloaded): pass {option}"
+NO_BACKBONE = "needs {backbone} weights, which are never downloaded; loading them from a local file is not implemented yet"
 
 
 @torch.no_grad()
@@ -45,7 +45,7 @@ def evaluate(
             totals[name] += metric(fake, real).double().sum().item()
     results: dict[str, Any] = {"images": n, **{k: v / max(n, 1) for k, v in totals.items()}}
     results["skipped"] = {
-        "lpips": NO_BACKBONE.format(option="--lpips-weights (AlexNet + LPIPS v0.1 linear layers)"),
-        "fid": NO_BACKBONE.format(option="--fid-weights (Inception pool3)"),
+        "lpips": NO_BACKBONE.format(backbone="AlexNet + LPIPS v0.1"),
+        "fid": NO_BACKBONE.format(backbone="Inception pool3"),
     }
     return results

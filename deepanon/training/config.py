@@ -50,8 +50,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "e-wide": {"image_size": 256, "width": 2.0, "mask": MaskKind.FREE_FORM},
 }
 
-# Options that may change when a run is resumed; everything else must match the run folder's config.json.
-RESUMABLE = frozenset({"images", "workers", "checkpoint_every", "grid_every", "log_every", "quiet", "device"})
+# Options that may change when a run is resumed (folders may move); everything else must match the checkpoint.
+RESUMABLE = frozenset(
+    {"data", "out", "images", "workers", "checkpoint_every", "grid_every", "log_every", "quiet", "device"}
+)
 
 
 @dataclass(frozen=True)
