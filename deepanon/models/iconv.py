@@ -24,9 +24,11 @@ def impute(x: torch.Tensor, certainty: torch.Tensor, omega: torch.Tensor) -> tor
     """
     k = omega.shape[-1]
     pad = k // 2
-    weighted = F.conv2d(x * certainty, omega, padding=pad, groups=x.shape[1])
+    # channels_last: PyTorch's CPU depthwise backward is 5-20× faster in it (benchmarks/NOTES.md); values are unchanged
+    masked = (x * certainty).contiguous(memory_format=torch.channels_last)
+    weighted = F.conv2d(masked, omega, padding=pad, groups=x.shape[1])
     mass = F.avg_pool2d(certainty, k, stride=1, padding=pad, count_include_pad=True)
-    h = weighted / (mass + IMPUTATION_EPS)
+    h = weighted.contiguous() / (mass + IMPUTATION_EPS)
     return certainty * x + (1 - certainty) * h
 
 
