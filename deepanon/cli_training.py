@@ -110,8 +110,15 @@ def train(ctx: click.Context, **options: Any) -> None:
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Weights file to write (.safetensors; the config JSON is written beside it).")
-def export(run_dir: Path, output: Path) -> None:
+@click.option("--expand", type=click.FloatRange(min=1.0), default=None,
+              help="Crop side / face box side the model was trained on [read from the data's prepare_report.json, "
+                   "else 2.0]. The anonymizer crops faces with it.")
+@click.option("--half", is_flag=True, help="Store the tensors as float16 (half the size; loaded back as float32).")
+def export(run_dir: Path, output: Path, expand: float | None, half: bool) -> None:
     """Export the EMA generator of RUN_DIR's latest checkpoint as safetensors weights."""
+    import torch
+
+    from deepanon.geometry import DEFAULT_EXPAND
     from deepanon.training.checkpoint import latest_checkpoint, load_checkpoint
     from deepanon.training.loop import ema_generator
     from deepanon.weights import save_generator
@@ -120,10 +127,16 @@ def export(run_dir: Path, output: Path) -> None:
     if path is None:
         raise click.ClickException(f"{run_dir}: no checkpoint found")
     state = load_checkpoint(path)
+    if expand is None:
+        prepared = Path(state["config"]["data"]) / "train" / "prepare_report.json"
+        expand = json.loads(prepared.read_text())["expand"] if prepared.is_file() else DEFAULT_EXPAND
     output.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"images_seen": state["images_seen"], "checkpoint": path.name, "train_config": state["config"]}
-    digest = save_generator(output, ema_generator(state), metadata=metadata)
-    click.echo(f"{output}  sha256 {digest}  ({state['images_seen']} images)")
+    metadata = {
+        "images_seen": state["images_seen"], "checkpoint": path.name, "train_config": state["config"],
+        "crop": {"expand": expand},
+    }
+    digest = save_generator(output, ema_generator(state), metadata=metadata, dtype=torch.float16 if half else None)
+    click.echo(f"{output}  sha256 {digest}  ({state['images_seen']} images, crop expand {expand})")
 
 
 @click.command("eval")

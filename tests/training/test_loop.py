@@ -89,7 +89,15 @@ def test_export_then_eval(trained_run, fdf_root, tmp_path):
     generator, metadata = load_generator(weights)
     ema = load_checkpoint(latest_checkpoint(trained_run))["ema"]
     assert metadata["images_seen"] == 12
+    assert metadata["crop"] == {"expand": 2.0}  # no prepare_report.json in the test data: the geometry default
     assert all(torch.equal(generator.state_dict()[k], v) for k, v in ema.items())
+    half = tmp_path / "half.safetensors"
+    result = CliRunner().invoke(export, [str(trained_run), "-o", str(half), "--half", "--expand", "1.25"])
+    assert result.exit_code == 0, result.output
+    assert half.stat().st_size < 0.6 * weights.stat().st_size
+    generator_half, metadata_half = load_generator(half)
+    assert metadata_half["crop"] == {"expand": 1.25}
+    assert all(torch.equal(generator_half.state_dict()[k], v.half().float()) for k, v in ema.items())
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(evaluate, ["--data", str(fdf_root), "--weights", str(weights), "--device", "cpu",
                                            "--limit", "8", "--json", str(out)])
