@@ -1,0 +1,145 @@
+"""`deepanon image` end to end on real photos: outputs, reports, folders, and every bad input failing cleanly."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from deepanon.cli import main
+from deepanon.models import Generator, ModelConfig
+from deepanon.weights import save_generator
+
+ASTRONAUT_FACE = (170, 60, 260, 180)  # x0, y0, x1, y1 around Eileen Collins' face in skimage's astronaut
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(path, Generator(ModelConfig(image_size=32, width=0.25)), metadata={"crop": {"expand": 1.25}})
+    return path
+
+
+def run(*args):
+    result = CliRunner().invoke(main, ["image", "--quiet", *map(str, args)])
+    return result
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_png_face_replaced_and_everything_else_bit_identical(tmp_path, astronaut, weights):
+    source = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(source)
+    before = digest(source)
+    report = tmp_path / "report.json"
+    result = run(source, "--weights", weights, "--report", report)
+    assert result.exit_code == 0, result.output
+    out = np.asarray(Image.open(tmp_path / "astronaut_anonymized.png"))
+    faces = json.loads(report.read_text())["files"][0]["faces"]
+    assert len(faces) == 1 and faces[0]["replaced_by"] == "generate"
+    x0, y0, x1, y1 = faces[0]["box"]
+    assert abs(x0 - ASTRONAUT_FACE[0]) < 30 and abs(y1 - ASTRONAUT_FACE[3]) < 30
+    changed = (out != astronaut).any(-1)
+    ys, xs = np.nonzero(changed)
+    grow = 0.1 * max(x1 - x0, y1 - y0) + 1
+    assert xs.min() >= x0 - grow and xs.max() <= x1 + grow and ys.min() >= y0 - grow and ys.max() <= y1 + grow
+    assert changed[int(y0) + 2 : int(y1) - 2, int(x0) + 2 : int(x1) - 2].mean() > 0.9
+    assert digest(source) == before
+
+
+def test_folder_tree_is_mirrored_and_bad_files_fail_alone(tmp_path, astronaut, grace_hopper, weights):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(astronaut).save(src / "a.jpg")
+    Image.fromarray(grace_hopper).save(src / "sub" / "g h ü.png")
+    (src / "empty.jpg").write_bytes(b"")
+    (src / "text.jpg").write_text("not an image")
+    good = (src / "a.jpg").read_bytes()
+    (src / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (src / "dir.jpg").mkdir()
+    hashes = {p: digest(p) for p in src.rglob("*") if p.is_file()}
+    out = tmp_path / "out"
+    report = tmp_path / "r.json"
+    result = run(src, "-o", out, "--weights", weights, "--report", report)
+    assert result.exit_code == 1
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["a.jpg", "sub/g h ü.png"]  # no partial or empty outputs for the bad files
+    data = json.loads(report.read_text())
+    errors = "\n".join(data["errors"])
+    for name in ("empty.jpg", "text.jpg", "truncated.jpg"):
+        assert name in errors
+    assert sum(f["faces_found"] for f in data["files"] if f["error"] is None) == 2
+    assert {p: digest(p) for p in src.rglob("*") if p.is_file()} == hashes
+
+
+def test_image_modes_are_converted_and_alpha_kept(tmp_path, astronaut, weights):
+    gray = tmp_path / "gray.png"
+    Image.fromarray(astronaut).convert("L").save(gray)
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(np.dstack([astronaut, np.full(astronaut.shape[:2], 200, np.uint8)])).save(rgba)
+    deep = tmp_path / "deep.png"
+    Image.fromarray((astronaut[..., 0].astype(np.uint16) * 257)).save(deep)
+    palette = tmp_path / "palette.png"
+    Image.fromarray(astronaut).convert("P").save(palette)
+    report = tmp_path / "r.json"
+    result = run(gray, rgba, deep, palette, "--weights", weights, "--report", report)
+    assert result.exit_code == 0, result.output
+    assert [f["faces_found"] for f in json.loads(report.read_text())["files"]] == [1, 1, 1, 1]
+    out = Image.open(tmp_path / "rgba_anonymized.png")
+    assert out.mode == "RGBA" and np.asarray(out)[..., 3].min() == 200
+
+
+def test_exif_rotation_is_applied_and_metadata_stripped_unless_kept(tmp_path, astronaut, weights):
+    rotated = Image.fromarray(np.rot90(astronaut).copy())  # stored sideways ...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... displayed upright after a 90° turn clockwise
+    exif[0x010F] = "TestCamera"
+    source = tmp_path / "phone.jpg"
+    rotated.save(source, exif=exif.tobytes())
+    report = tmp_path / "r.json"
+    assert run(source, "--weights", weights, "--report", report).exit_code == 0
+    out = Image.open(tmp_path / "phone_anonymized.jpg")
+    assert out.size == (512, 512) and not out.getexif()
+    box = json.loads(report.read_text())["files"][0]["faces"][0]["box"]
+    assert abs(box[0] - ASTRONAUT_FACE[0]) < 30 and abs(box[1] - ASTRONAUT_FACE[1]) < 30  # found upright
+    assert run(source, "--weights", weights, "--keep-metadata", "-o", tmp_path / "kept.jpg").exit_code == 0
+    kept = Image.open(tmp_path / "kept.jpg").getexif()
+    assert kept[0x010F] == "TestCamera" and kept.get(0x0112, 1) == 1
+
+
+def test_output_equal_to_input_is_refused_without_overwrite(tmp_path, astronaut, weights):
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    before = digest(source)
+    result = run(source, "-o", source, "--weights", weights)
+    assert result.exit_code == 1 and "equals the input" in result.output
+    assert digest(source) == before
+    assert run(source, "-o", source, "--weights", weights, "--overwrite").exit_code == 0
+    assert digest(source) != before
+
+
+def test_cover_modes_need_no_weights_and_missing_weights_are_a_clear_error(tmp_path, astronaut):
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    result = run(source, "--replace", "pixelate")
+    assert result.exit_code == 0, result.output
+    out = np.asarray(Image.open(tmp_path / "a_anonymized.png"))
+    assert (out != astronaut).any(-1)[80:160, 180:250].mean() > 0.8
+    result = run(source, "--weights", tmp_path / "nope.safetensors")
+    assert result.exit_code != 0 and "weights file not found" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_image_without_faces_is_copied_unchanged(tmp_path, weights):
+    flat = tmp_path / "sky.png"
+    Image.fromarray(np.full((64, 96, 3), (90, 140, 220), np.uint8)).save(flat)
+    report = tmp_path / "r.json"
+    assert run(flat, "--weights", weights, "--report", report).exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "sky_anonymized.png")), np.asarray(Image.open(flat)))
+    assert json.loads(report.read_text())["files"][0]["faces_found"] == 0
