@@ -1,0 +1,49 @@
+"""`deepanon prepare`: training crops agree with the crops the anonymizer cuts from photos."""
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from deepanon.cli import main
+from deepanon.detection import create_detector
+from deepanon.geometry import FaceCrop
+from deepanon.training.config import MaskKind
+from deepanon.training.data import fdf_dataset
+
+EXPAND = 1.25
+
+
+def test_prepare_writes_the_fdf_layout_and_reports_drops(tmp_path, astronaut, grace_hopper):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    # a FairFace-like tight face photo cut from the astronaut, scaled to 128²
+    Image.fromarray(astronaut[30:230, 110:310]).resize((128, 128), Image.BICUBIC).save(photos / "a.png")
+    Image.fromarray(grace_hopper).save(photos / "b.jpg")
+    Image.fromarray(np.full((128, 128, 3), 120, np.uint8)).save(photos / "c_noface.png")
+    (photos / "d_broken.jpg").write_bytes(b"\xff\xd8garbage")
+    out = tmp_path / "data"
+    result = CliRunner().invoke(main, ["prepare", "--images", str(photos), "--out", str(out), "--split", "val",
+                                       "--expand", str(EXPAND), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "val" / "prepare_report.json").read_text())
+    assert report["kept"] == 2 and report["dropped"] == {"no face": 1, "unreadable": 1} and report["expand"] == EXPAND
+    assert (out / "val" / "sources.txt").read_text().split() == ["a.png", "b.jpg"]
+    dataset = fdf_dataset(out, "val", image_size=128, mask=MaskKind.FACE_BOX, flip=False)
+    sample = dataset[0]
+    assert sample["image"].shape == (3, 128, 128) and sample["pose"].shape == (5, 2)
+    hole = sample["mask"][0] == 0
+    assert 0.3 < hole.float().mean() < 0.9  # the face box fills most of a tight crop
+
+    # the same face, cut from the full photo by the anonymizer's geometry, has its hole in the same place
+    detections = create_detector().detect(astronaut)
+    assert len(detections) == 1
+    inference = FaceCrop.from_box(detections.boxes[0], 128, EXPAND)
+    training_box = np.load(out / "val" / "bounding_box" / "128.npy")[0]
+    np.testing.assert_allclose(np.array(inference.hole_bounds()), training_box, atol=4)
+    pose = inference.to_crop(detections.landmarks[0])
+    np.testing.assert_allclose(pose, np.load(out / "val" / "landmarks.npy")[0], atol=0.05)  # ≤ 6 px
+    pixels_training = np.asarray(Image.open(out / "val" / "images" / "128" / "0.png")).astype(float)
+    pixels_inference = inference.extract(astronaut).astype(float)
+    assert np.abs(pixels_training - pixels_inference).mean() < 20
