@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MAX_PIXELS = 120_000_000  # 10000 × 12000; larger images are refused rather than exhausting memory
@@ -36,6 +36,8 @@ def read_image(path: Path) -> LoadedImage:
     """Decode ``path``; grayscale, palette, 16-bit, CMYK and alpha inputs become RGB (alpha kept aside)."""
     try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise InputError(f"{path}: {im.width}x{im.height} is larger than the {MAX_PIXELS:,}-pixel limit")
             if getattr(im, "n_frames", 1) > 1:
                 raise InputError(f"{path}: animated images ({im.n_frames} frames) are not supported; convert to a video")
             im.load()
@@ -44,7 +46,7 @@ def read_image(path: Path) -> LoadedImage:
             im = ImageOps.exif_transpose(im)
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Exception as err:  # noqa: BLE001 - a corrupt file can make any decoder raise anything; it is one bad input
         raise InputError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
     alpha = None
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
