@@ -140,12 +140,19 @@ def _keypoints(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
+def stored_size(images: Path, image_size: int) -> int:
+    """The crop size to read: ``image_size`` itself, else the smallest larger one stored (resized when loaded)."""
+    sizes = sorted(int(p.name) for p in images.iterdir() if p.name.isdigit()) if images.is_dir() else []
+    return image_size if image_size in sizes else next((s for s in sizes if s > image_size), image_size)
+
+
 def fdf_dataset(root: Path, split: str, *, image_size: int, mask: MaskKind, flip: bool, seed: int = 0) -> FaceDataset:
     """The FDF layout of the module docstring; raises ``DataLayoutError`` naming the first missing file."""
     base = Path(root) / split
     landmarks_path = base / "landmarks.npy"
-    image_dir = base / "images" / str(image_size)
-    box_candidates = [base / "bounding_box" / f"{image_size}{ext}" for ext in (".npy", ".torch")]
+    stored = stored_size(base / "images", image_size)
+    image_dir = base / "images" / str(stored)
+    box_candidates = [base / "bounding_box" / f"{stored}{ext}" for ext in (".npy", ".torch")]
     for required in (landmarks_path, image_dir):
         if not required.exists():
             raise DataLayoutError(f"{required}: missing (expected the FDF layout, see deepanon.training.data)")

@@ -117,3 +117,11 @@ def test_loader_with_workers_matches_in_process(fdf_root):
     a = next(iter(make_loader(ds, workers=0, **common)))
     b = next(iter(make_loader(ds, workers=1, **common)))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fdf_smaller_model_reads_larger_stored_crops(fdf_root):
+    ds = fdf_dataset(fdf_root, "train", image_size=16, mask=MaskKind.FACE_BOX, flip=False)
+    sample = ds[3]
+    assert sample["image"].shape == (3, 16, 16)
+    box = np.load(fdf_root / "train" / "bounding_box" / "32.npy")[3]
+    assert torch.equal(sample["mask"], box_mask(16, box / 2))  # boxes scaled from the stored 32² crops
