@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 from rich.console import Console
@@ -19,18 +17,9 @@ from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
 from deepanon.models import Generator, ModelConfig
+from timing import median_seconds
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def matmul_gflops(dtype: torch.dtype, repeats: int) -> float:

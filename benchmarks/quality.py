@@ -31,7 +31,6 @@ from rich.table import Table
 from scipy import linalg
 
 from deepanon.detection.yunet import YuNet
-from deepanon.metrics.pixel import to_unit
 from deepanon.metrics.ssim import ssim
 from deepanon.models import Generator
 from deepanon.training.config import MaskKind

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 from rich.console import Console
@@ -24,16 +21,7 @@ from deepanon.training import loss
 from deepanon.training.config import Precision, TrainConfig
 from deepanon.training.distributed import Process
 from deepanon.training.loop import Models, autocast_dtype, train_step
-
-
-def median_seconds(fn: Callable[[], None], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_seconds
 
 
 def synthetic_batch(batch: int, size: int, keypoints: int) -> dict[str, torch.Tensor]:

