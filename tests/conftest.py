@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from deepanon.models import Generator, ModelConfig
+from deepanon.weights import save_generator
 
 TINY = ModelConfig(image_size=32, num_keypoints=5, width=0.25)
 
@@ -29,6 +30,15 @@ def grace_hopper() -> np.ndarray:
 
     with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as im:
         return np.asarray(im.convert("RGB")).copy()
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory) -> Path:
+    """A tiny random generator saved as a weights file (32² crops, crop ratio 1.25)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(path, Generator(ModelConfig(image_size=32, width=0.25)), metadata={"crop": {"expand": 1.25}})
+    return path
 
 
 @pytest.fixture(scope="session")

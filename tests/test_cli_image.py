@@ -4,24 +4,12 @@ import hashlib
 import json
 
 import numpy as np
-import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
 from deepanon.cli import main
-from deepanon.models import Generator, ModelConfig
-from deepanon.weights import save_generator
 
 ASTRONAUT_FACE = (170, 60, 260, 180)  # x0, y0, x1, y1 around Eileen Collins' face in skimage's astronaut
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_generator(path, Generator(ModelConfig(image_size=32, width=0.25)), metadata={"crop": {"expand": 1.25}})
-    return path
 
 
 def run(*args):

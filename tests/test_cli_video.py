@@ -1,0 +1,49 @@
+"""`deepanon video` through the real CLI: the real detector on a real clip, and interruption leaving nothing behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import imageio_ffmpeg
+import pytest
+from click.testing import CliRunner
+
+from deepanon.cli import main
+from deepanon.video import probe
+
+
+def test_video_cli_on_carphone(tmp_path, carphone_with_audio, weights):
+    out = tmp_path / "anon.mp4"
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["video", str(carphone_with_audio), "-o", str(out), "--weights", str(weights),
+                                       "--report", str(report), "--quiet"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())["files"][0]
+    assert data["frames"] == 120
+    assert data["faces_found"] >= 110  # the speaker's face, found in (nearly) every frame
+    assert data["faces_generated"] + data["faces_covered"] == data["faces_found"] + data["boxes_bridged"]
+    info, source = probe(out), probe(carphone_with_audio)
+    assert info.has_audio and info.fps == pytest.approx(source.fps, abs=0.01) and info.size == source.size
+
+
+def test_sigterm_mid_video_leaves_no_output_and_no_temporary_files(tmp_path):
+    clip = tmp_path / "long.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=duration=60:size=320x240:rate=25", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepanon", "video", str(clip), "-o", str(out_dir / "anon.mp4"), "--replace", "blur", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    deadline = time.time() + 120
+    while not any(out_dir.iterdir()) and time.time() < deadline:  # wait until the encoder has started writing
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    assert process.returncode != 0
+    assert list(out_dir.iterdir()) == []
