@@ -1,0 +1,77 @@
+"""Awkward and broken video inputs: each is done or refused with one line, never a partial output."""
+
+import os
+import subprocess
+
+import imageio_ffmpeg
+import pytest
+from click.testing import CliRunner
+
+from deepanon.cli import main
+from deepanon.video import probe, read_frames
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def make(path, *args):
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", *args, str(path)], check=True)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["video", "--replace", "blur", "--quiet", *map(str, args)])
+
+
+def test_odd_frame_size_is_padded_by_at_most_one_pixel(tmp_path):
+    clip = make(tmp_path / "odd.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=719x401:rate=10", "-pix_fmt", "yuv444p")
+    out = tmp_path / "o.mp4"
+    assert run(clip, "-o", out).exit_code == 0
+    assert probe(out).size == (720, 402)
+    assert len(list(read_frames(out))) == 10
+
+
+def test_variable_frame_rate_keeps_every_frame(tmp_path):
+    clip = make(tmp_path / "vfr.mkv", "-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10",
+                "-vf", "setpts='if(lt(N,10),PTS,PTS*2)'", "-fps_mode", "vfr")
+    frames_in = len(list(read_frames(clip)))
+    out = tmp_path / "o.mp4"
+    assert run(clip, "-o", out).exit_code == 0
+    assert len(list(read_frames(out))) == frames_in
+
+
+@pytest.mark.parametrize("kind", ["audio-only", "empty", "text", "truncated"])
+def test_broken_videos_fail_cleanly(tmp_path, kind):
+    path = tmp_path / f"{kind}.mp4"
+    if kind == "audio-only":
+        make(path, "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("just words")
+    else:
+        full = make(tmp_path / "full.mp4", "-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10")
+        path.write_bytes(full.read_bytes()[:3000])
+        full.unlink()
+    before = path.read_bytes()
+    out = tmp_path / "out"
+    result = run(path, "-o", out / "o.mp4")
+    assert result.exit_code == 1
+    assert path.name in result.output and "Traceback" not in result.output
+    assert not out.exists() or list(out.iterdir()) == []  # no output, no temporary files
+    assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_unwritable_output_folder(tmp_path):
+    clip = make(tmp_path / "c.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    result = run(clip, "-o", locked / "o.mp4")
+    assert result.exit_code == 1 and "not writable" in result.output
+
+
+def test_missing_output_folder_is_created(tmp_path):
+    clip = make(tmp_path / "c.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10")
+    assert run(clip, "-o", tmp_path / "new" / "dir" / "o.mp4").exit_code == 0
+    assert (tmp_path / "new" / "dir" / "o.mp4").is_file()
