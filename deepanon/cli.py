@@ -86,7 +86,11 @@ def build_anonymizer(weights: Path | None, replacement: str, device: str, batch_
     if generator.config.num_keypoints not in (0, 5):
         raise click.ClickException(f"{path}: the generator expects {generator.config.num_keypoints} keypoints; the detector gives 5")
     expand = float(metadata.get("crop", {}).get("expand", 2.0))
-    return Anonymizer(FaceGenerator(generator, select_device(device), batch_size), replacement=mode, expand=expand, truncation=truncation)
+    try:
+        target = select_device(device)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--device") from err
+    return Anonymizer(FaceGenerator(generator, target, batch_size), replacement=mode, expand=expand, truncation=truncation)
 
 
 @contextmanager
