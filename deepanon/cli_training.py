@@ -153,14 +153,27 @@ def export(run_dir: Path, output: Path, expand: float | None, half: bool) -> Non
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write results here.")
+@click.option("--lpips-alexnet", type=click.Path(dir_okay=False, path_type=Path),
+              help="torchvision AlexNet weights (local file) for LPIPS; with --lpips-linear.")
+@click.option("--lpips-linear", type=click.Path(dir_okay=False, path_type=Path),
+              help="LPIPS v0.1 linear layers for AlexNet (the official alex.pth layout), local file.")
+@click.option("--fid-inception", type=click.Path(dir_okay=False, path_type=Path),
+              help="torchvision Inception-v3 weights (local file) for FID (not the TF FID Inception: not comparable "
+                   "to the paper's FID).")
 def evaluate(data: Path, weights: Path, dataset: str, split: str, boxes: Path | None, landmarks: Path | None,
-             mask: str | None, limit: int, batch_size: int, device: str, json_path: Path | None) -> None:
+             mask: str | None, limit: int, batch_size: int, device: str, json_path: Path | None,
+             lpips_alexnet: Path | None, lpips_linear: Path | None, fid_inception: Path | None) -> None:
     """L1, L2, PSNR, SSIM of a generator (z = 0) on the first --limit images; prints a table and optionally JSON."""
     from deepanon.metrics import evaluate as run_evaluation
+    from deepanon.metrics.backbones import BackboneError
+    from deepanon.metrics.fid import InceptionFeatures
+    from deepanon.metrics.lpips import LPIPS
     from deepanon.training.data import DataLayoutError, fdf_dataset, folder_dataset
     from deepanon.training.distributed import resolve_device
     from deepanon.weights import WeightsError, load_generator
 
+    if (lpips_alexnet is None) != (lpips_linear is None):
+        raise click.UsageError("LPIPS needs both --lpips-alexnet and --lpips-linear")
     kind = DatasetKind(dataset)
     mask_kind = MaskKind(mask) if mask else MaskKind.FACE_BOX if kind is DatasetKind.FDF else MaskKind.CENTER
     try:
@@ -172,14 +185,18 @@ def evaluate(data: Path, weights: Path, dataset: str, split: str, boxes: Path | 
             data_set = folder_dataset(data, image_size=size, mask=mask_kind, flip=False, boxes=boxes, landmarks=landmarks)
         if data_set.num_keypoints != generator.config.num_keypoints:
             raise ValueError(f"weights expect K={generator.config.num_keypoints}, data has K={data_set.num_keypoints}")
-        results = run_evaluation(generator, data_set, batch_size=batch_size, limit=limit, device=resolve_device(device))
-    except (ValueError, DataLayoutError, WeightsError) as err:
+        lpips = LPIPS(lpips_alexnet, lpips_linear) if lpips_alexnet else None
+        fid = InceptionFeatures(fid_inception) if fid_inception else None
+        results = run_evaluation(generator, data_set, batch_size=batch_size, limit=limit, device=resolve_device(device),
+                                 lpips=lpips, fid=fid)
+    except (ValueError, DataLayoutError, WeightsError, BackboneError) as err:
         raise click.ClickException(str(err)) from err
     table = Table(title=f"{weights.name} on {data} ({results['images']} images, z = 0)")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name in ("l1", "l2", "psnr", "ssim"):
-        table.add_row(name.upper(), f"{results[name]:.4f}")
+    for name in ("l1", "l2", "psnr", "ssim", "lpips", "fid"):
+        if name in results:
+            table.add_row(name.upper(), f"{results[name]:.4f}")
     for name, reason in results["skipped"].items():
         table.add_row(name.upper(), f"skipped: {reason}")
     Console().print(table)

@@ -104,7 +104,7 @@ def test_export_then_eval(trained_run, fdf_root, tmp_path):
     assert result.exit_code == 0, result.output
     results = json.loads(out.read_text())
     assert results["images"] == 8 and 0 < results["ssim"] < 1 and results["psnr"] > 0
-    assert set(results["skipped"]) == {"lpips", "fid"}
+    assert set(results["skipped"]) == {"lpips", "fid"} and "--fid-inception" in results["skipped"]["fid"]
 
 
 def test_dry_run_resolves_keypoints_from_the_data(fdf_root, tmp_path):
