@@ -77,6 +77,7 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
 @click.option("--penalty-interval", type=int, help="Lazy penalty: every n-th D step with weight ×n [1].")
 @click.option("--l1-images", type=int, help="Reconstruction warm-up: L1 in the hole for the first N images [0 = off].")
 @click.option("--l1-weight", type=float, help="Weight of the warm-up L1 term [1.0].")
+@click.option("--ema-half-life", type=int, help="Half-life of the EMA generator in images [10000].")
 @click.option("--precision", type=_choice(Precision), help="auto = bf16 on CUDA, fp32 on CPU; fp16 uses a grad scaler.")
 @click.option("--device", type=str, help="auto, cpu or cuda (under torchrun: one GPU per process) [auto].")
 @click.option("--workers", type=int, help="Data loader worker processes per training process [2].")
