@@ -173,15 +173,18 @@ class Anonymizer:
                 record = result.faces[j]
                 if (i, j) in generated:
                     crop, pixels = generated[i, j]
-                    crop.paste(result.image, pixels, crop.feather)
-                else:
-                    if record.replacement is Replacement.GENERATE:
-                        record.replacement, record.reason = FALLBACK, record.reason or error
                     try:
-                        cover(result.image, record.box, record.replacement)
-                    except ValueError as err:
-                        cover_frame(result.image)
-                        record.replacement, record.reason = Replacement.SOLID, f"{err}; whole frame covered"
+                        crop.paste(result.image, pixels, crop.feather)
+                        continue
+                    except Exception as err:  # noqa: BLE001 - a face that cannot be pasted is covered instead
+                        record.replacement, record.reason = FALLBACK, f"paste failed: {err}"
+                if record.replacement is Replacement.GENERATE:
+                    record.replacement, record.reason = FALLBACK, record.reason or error
+                try:
+                    cover(result.image, record.box, record.replacement)
+                except ValueError as err:
+                    cover_frame(result.image)
+                    record.replacement, record.reason = Replacement.SOLID, f"{err}; whole frame covered"
         return results
 
     def _generate(

@@ -114,7 +114,13 @@ DEFAULT_WEIGHTS_NAME = "default.safetensors"
 
 
 def default_weights_path() -> Path:
-    """The bundled default generator (``weights/`` in the repository, ``deepanon/bundled`` once installed)."""
+    """The bundled default generator: package data ``deepanon.bundled`` once installed, else ``weights/`` beside the
+    package in a source checkout."""
     from importlib.resources import files
 
-    return Path(str(files("deepanon.bundled") / DEFAULT_WEIGHTS_NAME))
+    candidates = [PACKAGE_ROOT.parent / "weights" / DEFAULT_WEIGHTS_NAME]
+    try:
+        candidates.insert(0, Path(str(files("deepanon.bundled") / DEFAULT_WEIGHTS_NAME)))
+    except ModuleNotFoundError:
+        pass
+    return next((p for p in candidates if p.is_file()), candidates[-1])

@@ -86,3 +86,22 @@ def test_batch_over_frames_matches_one_by_one(astronaut, tiny_generator):
     together = anonymizer.anonymize(frames, dets)
     for frame, det, res in zip(frames, dets, together):
         assert np.array_equal(anonymizer.anonymize([frame], [det])[0].image, res.image)
+
+
+def test_paste_failure_covers_the_face(astronaut, tiny_generator, monkeypatch):
+    from deepanon.geometry import FaceCrop
+
+    def broken(self, image, generated, feather):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(FaceCrop, "paste", broken)
+    result = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"))).anonymize([astronaut], [one_face()])[0]
+    assert result.faces[0].replacement is Replacement.BLUR and "paste failed" in result.faces[0].reason
+    assert (result.image[60:170, 170:250] != astronaut[60:170, 170:250]).any(-1).mean() > 0.8
+
+
+def test_non_finite_box_blacks_out_the_frame(astronaut):
+    det = Detections.from_boxes(np.array([[np.nan, 0, 10, 10]], np.float32), np.array([0.9], np.float32))
+    result = Anonymizer(None, replacement=Replacement.BLUR).anonymize([astronaut], [det])[0]
+    assert result.faces[0].replacement is Replacement.SOLID and "whole frame" in result.faces[0].reason
+    assert result.image.max() == 0
