@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
 from deepanon.io import IMAGE_SUFFIXES, InputError
 from deepanon.prepare import prepare_split
 from deepanon.pipeline import Anonymizer, FaceGenerator, Replacement, select_device
-from deepanon.runner import FileReport, anonymize_image, anonymize_video, check_target, find_inputs, plan_outputs
+from deepanon.runner import FileReport, Job, anonymize_image, anonymize_video, check_target, find_inputs, plan_outputs
 from deepanon.weights import WeightsError, default_weights_path, load_generator
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
@@ -128,6 +129,17 @@ def finish(reports: list[FileReport], errors: list[str], report_path: Path | Non
         sys.exit(1)
 
 
+def run_job(job: Job, overwrite: bool, reports: list[FileReport], errors: list[str], work: Callable[[], FileReport]) -> None:
+    """Run one file's job; an input or OS error becomes that file's one-line error and the next file goes on."""
+    try:
+        check_target(job, overwrite)
+        reports.append(work())
+    except (InputError, OSError) as err:
+        message = str(err) if isinstance(err, InputError) else f"{job.source}: {err}"
+        errors.append(message)
+        reports.append(FileReport(str(job.source), error=message))
+
+
 def setup(threads: int | None, detector: str, threshold: float | None):
     if threads is not None:
         torch.set_num_threads(threads)
@@ -156,13 +168,10 @@ def image(paths, output, weights, replacement, detector, threshold, seed, trunca
     with progress_bar(quiet) as progress:
         task = progress.add_task("images", total=len(jobs), rate="")
         for job in jobs:
-            try:
-                check_target(job, overwrite)
-                reports.append(anonymize_image(job, face_detector, anonymizer, seed=seed, keep_metadata=keep_metadata, compare=compare))
-            except (InputError, OSError) as err:
-                message = str(err) if isinstance(err, InputError) else f"{job.source}: {err}"
-                errors.append(message)
-                reports.append(FileReport(str(job.source), error=message))
+            run_job(
+                job, overwrite, reports, errors,
+                lambda job=job: anonymize_image(job, face_detector, anonymizer, seed=seed, keep_metadata=keep_metadata, compare=compare),
+            )
             progress.advance(task)
     finish(reports, errors, report_path)
 
@@ -199,18 +208,13 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
                 speed = progress.tasks[task].speed
                 progress.update(task, rate=f"{speed:.1f} fps" if speed else "")
 
-            try:
-                check_target(job, overwrite)
-                reports.append(
-                    anonymize_video(
-                        job, face_detector, anonymizer, seed=seed, start=start, end=end, batch_frames=batch_frames,
-                        on_frames=advance, on_start=lambda total, task=task: progress.update(task, total=round(total)),
-                    )
-                )
-            except (InputError, OSError) as err:
-                message = str(err) if isinstance(err, InputError) else f"{job.source}: {err}"
-                errors.append(message)
-                reports.append(FileReport(str(job.source), error=message))
+            run_job(
+                job, overwrite, reports, errors,
+                lambda job=job, task=task, advance=advance: anonymize_video(
+                    job, face_detector, anonymizer, seed=seed, start=start, end=end, batch_frames=batch_frames,
+                    on_frames=advance, on_start=lambda total: progress.update(task, total=round(total)),
+                ),
+            )
     finish(reports, errors, report_path)
 
 
