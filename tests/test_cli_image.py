@@ -131,3 +131,21 @@ def test_image_without_faces_is_copied_unchanged(tmp_path, weights):
     assert run(flat, "--weights", weights, "--report", report).exit_code == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "sky_anonymized.png")), np.asarray(Image.open(flat)))
     assert json.loads(report.read_text())["files"][0]["faces_found"] == 0
+
+
+def test_odd_names_tiny_and_cmyk_images(tmp_path):
+    import os
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(src / "x.png")
+    os.rename(src / "x.png", os.path.join(os.fsencode(src), b"caf\xe9 photo.png"))  # a name that is not UTF-8
+    Image.new("CMYK", (64, 48), (10, 20, 30, 0)).save(src / "cmyk.jpg")
+    Image.fromarray(np.full((1, 1, 3), 100, np.uint8)).save(src / "one.png")
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["image", str(src), "-o", str(tmp_path / "out"), "--replace", "blur", "--quiet",
+                                       "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out").iterdir())) == 3
+    assert Image.open(tmp_path / "out" / "cmyk.jpg").mode == "RGB"
+    assert [f["error"] for f in json.loads(report.read_text())["files"]] == [None, None, None]

@@ -47,3 +47,23 @@ def test_sigterm_mid_video_leaves_no_output_and_no_temporary_files(tmp_path):
     process.wait(timeout=60)
     assert process.returncode != 0
     assert list(out_dir.iterdir()) == []
+
+
+def peak_rss_mib(command: list[str]) -> float:
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "PYTHONPATH": os.getcwd()})
+    _, status, usage = os.wait4(child.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return usage.ru_maxrss / 1024
+
+
+def test_memory_stays_flat_with_video_length(tmp_path):
+    peaks = {}
+    for seconds in (2, 16):
+        clip = tmp_path / f"{seconds}s.mp4"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                        f"testsrc=duration={seconds}:size=320x240:rate=25", "-pix_fmt", "yuv420p", str(clip)], check=True)
+        peaks[seconds] = peak_rss_mib([sys.executable, "-m", "deepanon", "video", str(clip), "-o",
+                                       str(tmp_path / f"o{seconds}.mp4"), "--replace", "blur", "--quiet"])
+    # 8× the frames (50 -> 400): streaming keeps the peak within a few MiB (a buffered video would add ~80 MiB)
+    assert peaks[16] < peaks[2] + 25, peaks
