@@ -73,3 +73,19 @@ def test_not_a_video_is_an_input_error(tmp_path, anonymizer):
     with pytest.raises(InputError, match="notes.mp4"):
         anonymize_video(Job(bogus, tmp_path / "o.mp4"), FixedDetector([FACE]), anonymizer)
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_face_missed_by_the_detector_for_two_frames_is_still_covered(tmp_path, carphone_with_audio, anonymizer):
+    from deepanon.detection import Detections
+
+    class Blinking(FixedDetector):
+        def detect(self, image):
+            found = super().detect(image)
+            return Detections.empty() if self.calls - 1 in (10, 11) else found
+
+    out = tmp_path / "out.mp4"
+    report = anonymize_video(Job(carphone_with_audio, out), Blinking([FACE]), anonymizer, end=1.0)
+    assert report.boxes_bridged == 2 and report.faces_found == report.frames - 2
+    face = (slice(35, 105), slice(65, 115))
+    for before, after in zip(list(read_frames(carphone_with_audio, end=1.0))[9:13], list(read_frames(out))[9:13]):
+        assert np.abs(before[face].astype(int) - after[face].astype(int)).mean() > 15
