@@ -50,9 +50,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "e-wide": {"image_size": 256, "width": 2.0, "mask": MaskKind.FREE_FORM},
 }
 
-# Options that may change when a run is resumed (folders may move); everything else must match the checkpoint.
+# Options that may change when a run is resumed (folders may move, the reconstruction term may be re-weighted);
+# everything else must match the checkpoint.
 RESUMABLE = frozenset(
-    {"data", "out", "images", "workers", "checkpoint_every", "grid_every", "log_every", "quiet", "device"}
+    {"data", "out", "images", "workers", "checkpoint_every", "grid_every", "log_every", "quiet", "device",
+     "l1_images", "l1_weight"}
 )
 
 
