@@ -108,6 +108,6 @@ def test_bf16_autocast_matches_fp32_inside_the_hole_and_exactly_outside(models_k
     assert fast.dtype == torch.float32
     known = certainty.expand_as(fast) == 1
     assert torch.equal(fast[known], reference[known])
-    # bf16 keeps 8 bits of mantissa: a stated tolerance of 0.05 mean / 0.5 max on the [-1, 1] scale inside the hole
+    # bf16 keeps 8 bits of mantissa; measured 0.005 mean / 0.03 max here. Stated tolerance on the [-1, 1] scale:
     error = (fast[~known] - reference[~known]).abs()
-    assert error.mean() < 0.05 and error.max() < 0.5, (error.mean(), error.max())
+    assert error.mean() < 0.02 and error.max() < 0.1, (error.mean(), error.max())
