@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,14 +66,23 @@ def read_image(path: Path) -> LoadedImage:
     return LoadedImage(pixels, alpha, exif, fmt)
 
 
-def atomic_write(path: Path, write: callable) -> None:
+def publish(tmp: Path, path: Path) -> None:
+    """Give a finished temporary file the usual permissions (0666 minus the umask; mkstemp makes 0600) and rename it
+    onto ``path``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temp_path)`` then rename onto ``path``; on any failure no file is left behind."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".partial{path.suffix}")
     os.close(fd)
     try:
         write(Path(tmp))
-        os.replace(tmp, path)
+        publish(Path(tmp), path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -17,7 +17,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from deepanon.io import InputError
+from deepanon.io import InputError, publish
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class VideoWriter:
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise InputError(f"{self.path}: muxing failed ({result.stderr.strip().splitlines()[-1:]})")
-            os.replace(tmp, self.path)
+            publish(Path(tmp), self.path)
         finally:
             for leftover in (tmp, self.video_tmp):
                 if os.path.exists(leftover):

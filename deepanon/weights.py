@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from deepanon.io import atomic_write
 from deepanon.models import Generator, ModelConfig
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -39,27 +38,16 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_generator(
     path: Path, generator: Generator, *, metadata: dict[str, Any] | None = None, dtype: torch.dtype | None = None
 ) -> str:
     """Write ``generator`` to ``path`` (safetensors, optionally cast to ``dtype``) and its config JSON; return sha256."""
     path = Path(path)
     tensors = {k: (v.to(dtype) if dtype is not None else v).detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp))
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
     digest = sha256_of(path)
     record = {"model": generator.config.to_dict(), "sha256": digest, "metadata": metadata or {}}
-    _atomic_write(config_path(path), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
+    atomic_write(config_path(path), lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
     return digest
 
 

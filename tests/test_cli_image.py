@@ -149,3 +149,16 @@ def test_odd_names_tiny_and_cmyk_images(tmp_path):
     assert len(list((tmp_path / "out").iterdir())) == 3
     assert Image.open(tmp_path / "out" / "cmyk.jpg").mode == "RGB"
     assert [f["error"] for f in json.loads(report.read_text())["files"]] == [None, None, None]
+
+
+def test_outputs_get_the_usual_permissions(tmp_path, astronaut):
+    import os
+
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    old = os.umask(0o022)
+    try:
+        assert run(source, "--replace", "blur").exit_code == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a_anonymized.png").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
