@@ -1,6 +1,7 @@
 """Generator forward speed on this machine: ms per face and the fraction of measured matmul throughput reached.
 
     python benchmarks/generator.py [--batch 1 8] [--dtype fp32 bf16] [--repeats 7] [--threads 2] [--json out.json]
+    python benchmarks/generator.py --device cuda --batch 256 --dtype fp32 bf16 fp16
 
 Prints one row per (batch, dtype, memory format) with the median of ``--repeats`` timed runs after a warm-up, the
 generator's FLOPs per face (torch.utils.flop_counter) and GFLOP/s as a ratio of a 2048² matmul measured in the same run.
@@ -19,20 +20,21 @@ from torch.utils.flop_counter import FlopCounterMode
 from deepanon.models import Generator, ModelConfig
 from timing import median_seconds
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def matmul_gflops(dtype: torch.dtype, repeats: int) -> float:
-    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
-    return 2 * 2048**3 / median_seconds(lambda: a @ b, repeats) / 1e9
+def matmul_gflops(dtype: torch.dtype, repeats: int, device: torch.device, sync) -> float:
+    n = 8192 if device.type == "cuda" else 2048
+    a, b = (torch.randn(n, n, dtype=dtype, device=device) for _ in range(2))
+    return 2 * n**3 / median_seconds(lambda: a @ b, repeats, sync) / 1e9
 
 
-def generator_inputs(batch: int, cfg: ModelConfig):
+def generator_inputs(batch: int, cfg: ModelConfig, device: torch.device = torch.device("cpu")):
     image = torch.rand(batch, 3, cfg.image_size, cfg.image_size) * 2 - 1
     certainty = torch.ones(batch, 1, cfg.image_size, cfg.image_size)
     q = cfg.image_size // 4
     certainty[..., q : 3 * q, q : 3 * q] = 0
-    return image * certainty, certainty, torch.rand(batch, cfg.num_keypoints, 2)
+    return tuple(t.to(device) for t in (image * certainty, certainty, torch.rand(batch, cfg.num_keypoints, 2)))
 
 
 def main() -> None:
@@ -41,18 +43,23 @@ def main() -> None:
     parser.add_argument("--dtype", choices=list(DTYPES), nargs="+", default=["fp32"])
     parser.add_argument("--channels-last", action="store_true", help="also time the channels_last memory format")
     parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    cfg = ModelConfig(width=args.width)
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    cfg = ModelConfig(image_size=args.image_size, width=args.width)
     generator = Generator(cfg).eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         generator(*generator_inputs(1, cfg))
     flops_per_face = counter.get_total_flops()
-    peaks = {name: matmul_gflops(DTYPES[name], args.repeats) for name in args.dtype}
+    generator.to(device)
+    peaks = {name: matmul_gflops(DTYPES[name], args.repeats, device, sync) for name in args.dtype}
     formats = [torch.contiguous_format] + ([torch.channels_last] if args.channels_last else [])
 
     rows = []
@@ -60,14 +67,14 @@ def main() -> None:
         for memory_format in formats:
             model = generator.to(memory_format=memory_format)
             for batch in args.batch:
-                cond, certainty, pose = generator_inputs(batch, cfg)
+                cond, certainty, pose = generator_inputs(batch, cfg, device)
                 cond, certainty = cond.to(memory_format=memory_format), certainty.to(memory_format=memory_format)
 
                 def run() -> None:
-                    with torch.no_grad(), torch.autocast("cpu", DTYPES[name], enabled=name != "fp32"):
+                    with torch.no_grad(), torch.autocast(device.type, DTYPES[name], enabled=name != "fp32"):
                         model(cond, certainty, pose)
 
-                seconds = median_seconds(run, args.repeats)
+                seconds = median_seconds(run, args.repeats, sync)
                 gflops = flops_per_face * batch / seconds / 1e9
                 rows.append(
                     {
@@ -81,7 +88,9 @@ def main() -> None:
                     }
                 )
 
-    table = Table(title=f"Generator width ×{args.width}: {flops_per_face / 1e9:.2f} GFLOP per face, {args.threads} threads")
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
+    table = Table(title=f"Generator {args.image_size}², width ×{args.width}: {flops_per_face / 1e9:.2f} GFLOP per face, "
+                        f"{where}")
     for column in ["batch", "dtype", "channels_last", "ms/face", "faces/s", "GFLOP/s", "of matmul peak"]:
         table.add_column(column, justify="right")
     for r in rows:
@@ -91,7 +100,7 @@ def main() -> None:
         )
     console = Console()
     console.print(table)
-    console.print("matmul 2048² GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
+    console.print("matmul GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"flops_per_face": flops_per_face, "matmul_gflops": peaks, "rows": rows}, f, indent=2)

@@ -1,6 +1,7 @@
 """Training throughput on this machine: images/s of full WGAN steps and the share of G, D and the gradient penalty.
 
-    python benchmarks/training.py [--batch 8 32] [--steps 3] [--width 1.0] [--precision fp32] [--json out.json]
+    python benchmarks/training.py [--batch 8 32] [--steps 3] [--width 1.0] [--image-size 128] [--precision fp32]
+                                  [--device cpu|cuda] [--json out.json]
 
 Synthetic batches (no data loading). One timed step = ``deepanon.training.loop.train_step`` (G forward, D on
 [real, fake, x̂], eq. 11 penalty, both Adam steps, EMA). The parts are timed on their own, each forward + backward:
@@ -24,28 +25,31 @@ from deepanon.training.loop import Models, autocast_dtype, train_step
 from timing import median_seconds
 
 
-def synthetic_batch(batch: int, size: int, keypoints: int) -> dict[str, torch.Tensor]:
+def synthetic_batch(batch: int, size: int, keypoints: int, device: torch.device) -> dict[str, torch.Tensor]:
     mask = torch.ones(batch, 1, size, size)
     mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 0
-    return {"image": torch.rand(batch, 3, size, size) * 2 - 1, "mask": mask, "pose": torch.rand(batch, keypoints, 2)}
+    data = {"image": torch.rand(batch, 3, size, size) * 2 - 1, "mask": mask, "pose": torch.rand(batch, keypoints, 2)}
+    return {k: v.to(device) for k, v in data.items()}
 
 
 def measure(batch: int, args: argparse.Namespace) -> dict[str, float]:
-    cfg = TrainConfig(data="-", out="-", num_keypoints=5, width=args.width, batch_size=batch,
-                      precision=Precision(args.precision), device="cpu")
-    process = Process(0, 1, torch.device("cpu"))
+    device = torch.device(args.device)
+    cfg = TrainConfig(data="-", out="-", num_keypoints=5, image_size=args.image_size, width=args.width,
+                      batch_size=batch, precision=Precision(args.precision), device=args.device)
+    process = Process(0, 1, device)
     m = Models.build(cfg.model_config(), cfg, process)
-    data = synthetic_batch(batch, cfg.image_size, 5)
+    data = synthetic_batch(batch, cfg.image_size, 5, device)
     image, mask, pose = data["image"], data["mask"], data["pose"]
     condition = image * mask
     amp = autocast_dtype(cfg.precision, process.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
 
     def autocast() -> torch.autocast:
-        return torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=amp is not None)
+        return torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None)
 
     def g_part() -> None:
         with autocast():
-            out = m.generator(condition, mask, pose, torch.randn(batch, 32, 4, 4))
+            out = m.generator(condition, mask, pose, torch.randn(batch, 32, 4, 4, device=device))
         out.float().mean().backward()
 
     def d_part() -> None:
@@ -67,9 +71,9 @@ def measure(batch: int, args: argparse.Namespace) -> dict[str, float]:
         train_step(m, data, cfg, process, images_seen)
         images_seen += batch
 
-    step_s = median_seconds(step, args.steps)
+    step_s = median_seconds(step, args.steps, sync)
     m.discriminator.requires_grad_(True)  # train_step leaves D frozen after its G step
-    parts = {name: median_seconds(fn, args.steps) for name, fn in (("G", g_part), ("D", d_part), ("GP", gp_part))}
+    parts = {name: median_seconds(fn, args.steps, sync) for name, fn in (("G", g_part), ("D", d_part), ("GP", gp_part))}
     return {"batch": batch, "step_s": step_s, "images_per_s": batch / step_s, **{f"{k}_s": v for k, v in parts.items()}}
 
 
@@ -78,7 +82,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args()
@@ -86,7 +92,8 @@ def main() -> None:
     torch.manual_seed(0)
 
     rows = [measure(batch, args) for batch in args.batch]
-    table = Table(title=f"Config E training, width ×{args.width}, {args.precision}, {args.threads} threads, CPU")
+    where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} threads"
+    table = Table(title=f"Config E training, {args.image_size}², width ×{args.width}, {args.precision}, {where}")
     for column in ["batch", "step s", "images/s", "images/hour", "G fwd+bwd", "D fwd+bwd (real+fake)", "GP (x̂, 2nd bwd)"]:
         table.add_column(column, justify="right")
     for r in rows:
