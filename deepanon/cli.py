@@ -27,7 +27,7 @@ from deepanon.runner import FileReport, Job, anonymize_image, anonymize_video, c
 from deepanon.weights import WeightsError, default_weights_path, load_generator
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one message per line, whatever the terminal width
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,12 +121,22 @@ def finish(reports: list[FileReport], errors: list[str], report_path: Path | Non
         if r.faces_covered and reasons:
             console.print(f"[yellow]note:[/yellow] {r.input}: {r.faces_covered} face(s) covered instead of generated ({'; '.join(reasons)})", highlight=False)
         if r.frames_detection_failed:
-            console.print(f"[yellow]note:[/yellow] {r.input}: detection failed on {r.frames_detection_failed} frame(s); those frames were blacked out", highlight=False)
+            console.print(f"[yellow]note:[/yellow] {r.input}: detection failed on {r.frames_detection_failed} frame(s), "
+                          f"written all black: {frame_list(r.blacked_out_frames)}", highlight=False)
+        if r.bridged_frames:
+            console.print(f"[yellow]note:[/yellow] {r.input}: {len(r.bridged_frames)} frame(s) with a face covered at its "
+                          f"last tracked box (missed by the detector): {frame_list(r.bridged_frames)}", highlight=False)
     if report_path is not None:
         payload = {"version": __version__, "files": [r.to_dict() for r in reports], "errors": errors}
         report_path.write_text(json.dumps(payload, indent=2) + "\n")
     if errors:
         sys.exit(1)
+
+
+def frame_list(frames: list[int], shown: int = 20) -> str:
+    """``0, 5, 6`` or, past ``shown`` entries, the first ones and how many more (the JSON report has them all)."""
+    text = ", ".join(map(str, frames[:shown]))
+    return text if len(frames) <= shown else f"{text} … and {len(frames) - shown} more"
 
 
 def run_job(job: Job, overwrite: bool, reports: list[FileReport], errors: list[str], work: Callable[[], FileReport]) -> None:

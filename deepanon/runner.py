@@ -41,6 +41,8 @@ class FileReport:
     faces_covered: int = 0
     boxes_bridged: int = 0
     frames_detection_failed: int = 0
+    bridged_frames: list[int] = field(default_factory=list)  # frames where a track's last box covered a missed face
+    blacked_out_frames: list[int] = field(default_factory=list)  # frames whose detection failed, written all black
     faces: list[dict] = field(default_factory=list)
 
     @property
@@ -172,16 +174,18 @@ def anonymize_video(
     writer = VideoWriter(job.target, info, job.source, start, end)
     try:
         batch: list[tuple[np.ndarray, Detections, np.ndarray, int, bool]] = []
-        for frame in read_frames(job.source, start, end):
+        for index, frame in enumerate(read_frames(job.source, start, end)):
             failed = False
             try:
                 detections = detector.detect(frame)
             except Exception as err:  # noqa: BLE001 - a detector failure must not leave a frame unprotected
-                log.warning("%s: detection failed on frame %d (%s); covering the whole frame", job.source, report.frames + len(batch), err)
+                log.warning("%s: detection failed on frame %d (%s); covering the whole frame", job.source, index, err)
                 detections, failed = Detections.empty(), True
             found = len(detections.boxes)
             detections, ids, bridged = tracker.update(detections)
             report.boxes_bridged += bridged
+            if bridged:
+                report.bridged_frames.append(index)
             batch.append((frame, detections, ids, found, failed))
             if len(batch) == batch_frames:
                 _flush(batch, anonymizer, writer, report, seed)
@@ -208,6 +212,7 @@ def _flush(batch, anonymizer: Anonymizer, writer: VideoWriter, report: FileRepor
         if failed:
             cover_frame(result.image)
             report.frames_detection_failed += 1
+            report.blacked_out_frames.append(report.frames)
         writer.write(result.image)
         report.add(result, found)
 

@@ -2,8 +2,11 @@
 
 import hashlib
 import json
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -162,3 +165,53 @@ def test_outputs_get_the_usual_permissions(tmp_path, astronaut):
     finally:
         os.umask(old)
     assert (tmp_path / "a_anonymized.png").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+def test_animated_gif_and_webp_are_refused_naming_the_file(tmp_path, weights):
+    frames = [Image.fromarray(np.full((32, 32, 3), v, np.uint8)) for v in (0, 128, 255)]
+    for name in ("anim.gif", "anim.webp"):
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    hashes = {p: digest(p) for p in tmp_path.iterdir()}
+    result = run(tmp_path, "-o", tmp_path / "out", "--weights", weights)
+    assert result.exit_code == 1
+    for name in ("anim.gif", "anim.webp"):
+        assert f"{name}: animated images (3 frames) are not supported" in result.output
+    assert not any((tmp_path / "out").rglob("*.*"))
+    assert hashes == {p: digest(p) for p in hashes}
+
+
+@pytest.mark.slow
+def test_10000_by_10000_photo_is_anonymized_within_bounded_memory(tmp_path, astronaut, weights):
+    canvas = Image.new("RGB", (10_000, 10_000), (90, 110, 130))
+    canvas.paste(Image.fromarray(astronaut).resize((4096, 4096), Image.BILINEAR), (3000, 5000))
+    source = tmp_path / "huge.jpg"
+    canvas.save(source, quality=85)
+    del canvas
+    report, out = tmp_path / "r.json", tmp_path / "huge_anonymized.jpg"
+    code = ("import resource, sys; from deepanon.cli import main\n"
+            "try:\n    main(sys.argv[1:])\n"
+            "finally:\n    print('peak_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code, "image", str(source), "--weights", str(weights), "--report",
+                           str(report), "--quiet"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak_gib = int(done.stderr.split("peak_kib")[-1]) / 2**20
+    assert peak_gib < 3.0  # the decoded photo alone is 0.28 GiB; a few working copies, never a tiled blow-up
+    faces = json.loads(report.read_text())["files"][0]["faces"]
+    assert len(faces) == 1 and faces[0]["replaced_by"] == "generate"
+    x0, y0, x1, y1 = faces[0]["box"]
+    assert abs(x0 - (3000 + 170 * 8)) < 400 and abs(y1 - (5000 + 180 * 8)) < 400
+    with Image.open(out) as result:
+        assert result.size == (10_000, 10_000)
+        patch = np.asarray(result.crop((int(x0), int(y0), int(x1), int(y1))), dtype=int)
+    with Image.open(source) as original:
+        before = np.asarray(original.crop((int(x0), int(y0), int(x1), int(y1))), dtype=int)
+    assert np.abs(patch - before).mean() > 10
+
+
+def test_still_gif_is_anonymized(tmp_path, astronaut, weights):
+    source = tmp_path / "still.gif"
+    Image.fromarray(astronaut).save(source)
+    result = run(source, "--weights", weights)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "still_anonymized.gif") as out:
+        assert out.size == (512, 512) and getattr(out, "n_frames", 1) == 1

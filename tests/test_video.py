@@ -49,7 +49,7 @@ def test_start_and_end_trim_video_and_audio(tmp_path, carphone_with_audio, anony
 def test_failed_detection_blacks_out_the_frame(tmp_path, carphone_with_audio, anonymizer):
     out = tmp_path / "out.mp4"
     report = anonymize_video(Job(carphone_with_audio, out), FixedDetector([FACE], fail_on={5}), anonymizer, end=0.5)
-    assert report.frames_detection_failed == 1
+    assert report.frames_detection_failed == 1 and report.blacked_out_frames == [5]
     frames = list(read_frames(out))
     assert frames[5].mean() < 3 and frames[4].mean() > 30
 
@@ -86,6 +86,7 @@ def test_face_missed_by_the_detector_for_two_frames_is_still_covered(tmp_path, c
     out = tmp_path / "out.mp4"
     report = anonymize_video(Job(carphone_with_audio, out), Blinking([FACE]), anonymizer, end=1.0)
     assert report.boxes_bridged == 2 and report.faces_found == report.frames - 2
+    assert report.bridged_frames == [10, 11]
     face = (slice(35, 105), slice(65, 115))
     for before, after in zip(list(read_frames(carphone_with_audio, end=1.0))[9:13], list(read_frames(out))[9:13]):
         assert np.abs(before[face].astype(int) - after[face].astype(int)).mean() > 15

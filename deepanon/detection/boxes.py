@@ -81,3 +81,19 @@ def fuse(detections: Detections, iou_threshold: float) -> Detections:
     if estimated.any():
         landmarks[estimated] = landmarks_from_box(boxes[estimated])
     return Detections(boxes, detections.scores[best], landmarks, estimated)
+
+
+def drop_contained(detections: Detections, inside: float = 0.8) -> Detections:
+    """Drop each box lying (``inside`` of its area or more) within a larger box that scores at least half as high.
+
+    One pass at a coarse scale can find a whole large face while a finer pass finds a piece of it (an eye region,
+    the lower face): the piece would get a second, smaller generated face inside the first. Only the contained box is
+    ever dropped, so the pixels it covered stay covered by the larger one.
+    """
+    if len(detections) < 2:
+        return detections
+    sizes = area(detections.boxes)
+    within = intersection(detections.boxes, detections.boxes) / np.maximum(sizes[:, None], 1e-12)
+    container = (within >= inside) & (sizes[None, :] > sizes[:, None])
+    container &= detections.scores[None, :] >= 0.5 * detections.scores[:, None]
+    return detections[~container.any(1)]

@@ -8,11 +8,12 @@ import cv2
 import numpy as np
 
 from deepanon.detection.base import Detector
-from deepanon.detection.boxes import fuse
+from deepanon.detection.boxes import drop_contained, fuse
 from deepanon.detection.tiling import cut_by_tile, merge_tiles, tiles
 from deepanon.detection.types import Detections
 
 FUSE_IOU = 0.4  # duplicates of one face found by several passes
+MAX_SIDE = 4096  # longest side of the (rescaled) image a pass looks at: bounds the time on very large photos
 
 
 def resize(image: np.ndarray, scale: float) -> np.ndarray:
@@ -27,17 +28,20 @@ def resize(image: np.ndarray, scale: float) -> np.ndarray:
 class Tiled(Detector):
     """Run ``inner`` on the image resized by ``scale``, cut into tiles of at most ``tile`` px a side.
 
-    Bounds the input size of ``inner`` on large frames; small faces keep ``scale`` times their size. Neighbouring
+    Bounds the input size of ``inner`` on large frames; small faces keep ``scale`` times their size. The resized
+    image's longest side is capped at ``max_side`` (the scale is lowered for larger photos), so a 100-megapixel
+    photo costs about as much as a 16-megapixel one; faces smaller than ~10 px at the capped scale may be missed. Neighbouring
     tiles share ``overlap`` px (of the resized image): a face up to that size cut by a tile edge is whole in the
     neighbour; a larger one is kept cut (never dropped) unless another pass finds it whole.
     """
 
-    def __init__(self, inner: Detector, scale: float = 1.0, tile: int = 1536, overlap: int = 128) -> None:
-        self.inner, self.scale, self.tile, self.overlap = inner, scale, tile, overlap
+    def __init__(self, inner: Detector, scale: float = 1.0, tile: int = 1536, overlap: int = 128,
+                 max_side: int = MAX_SIDE) -> None:
+        self.inner, self.scale, self.tile, self.overlap, self.max_side = inner, scale, tile, overlap, max_side
 
     def _detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
-        scaled = resize(image, self.scale)
+        scaled = resize(image, min(self.scale, self.max_side / max(h, w)))
         sx, sy = w / scaled.shape[1], h / scaled.shape[0]
         rects = tiles(scaled.shape[0], scaled.shape[1], self.tile, self.overlap)
         if len(rects) == 1:
@@ -69,4 +73,4 @@ class Union(Detector):
         self.members = list(members)
 
     def _detect(self, image: np.ndarray) -> Detections:
-        return fuse(Detections.concatenate([m.detect(image) for m in self.members]), FUSE_IOU)
+        return drop_contained(fuse(Detections.concatenate([m.detect(image) for m in self.members]), FUSE_IOU))

@@ -1,7 +1,7 @@
 import numpy as np
 
 from deepanon.detection import Detections
-from deepanon.detection.boxes import fuse, iou, ios, nms
+from deepanon.detection.boxes import drop_contained, fuse, iou, ios, nms
 
 
 def test_iou_and_ios_hand_values():
@@ -37,3 +37,19 @@ def test_fuse_merges_duplicates_with_score_weighted_box():
 
 def test_fuse_of_nothing_is_empty():
     assert len(fuse(Detections.empty(), 0.4)) == 0
+
+
+def test_drop_contained_keeps_the_larger_box_and_unrelated_faces():
+    boxes = np.array([[100, 100, 300, 320],   # whole face
+                      [150, 200, 250, 300],   # a piece of it, scored higher
+                      [280, 100, 380, 200],   # a neighbour overlapping the face's edge, not inside it
+                      [120, 120, 160, 160]],  # inside the face but far more confident than it
+                     np.float32)
+    scores = np.array([0.5, 0.9, 0.8, 1.0 + 0.1], np.float32)
+    kept = drop_contained(Detections.from_boxes(boxes, scores))
+    np.testing.assert_array_equal(kept.boxes, boxes[[0, 2, 3]])
+
+
+def test_drop_contained_of_one_box_is_itself():
+    one = Detections.from_boxes(np.array([[0, 0, 10, 10]], np.float32), np.array([0.3], np.float32))
+    assert drop_contained(one) is one

@@ -90,3 +90,11 @@ def test_union_fuses_same_face_from_two_detectors():
     image = draw(100, 100, [(20, 20, 50, 60)])
     found = Union([WhiteRectangles(), WhiteRectangles()]).detect(image)
     np.testing.assert_array_equal(found.boxes, [[20, 20, 50, 60]])
+
+
+def test_large_photo_is_looked_at_no_larger_than_max_side():
+    inner = WhiteRectangles()
+    face = (4000, 2000, 4600, 2800)
+    found = Tiled(inner, scale=1.3, tile=1536, overlap=128, max_side=2048).detect(draw(3000, 8000, [face]))
+    assert [h for h, _ in inner.inputs] == [768, 768]  # 8000×3000 seen as 2048×768 (not 10400×3900): two tiles
+    np.testing.assert_allclose(found.boxes, [face], atol=8000 / 2048)
