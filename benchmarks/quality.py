@@ -1,7 +1,7 @@
 """Quality and privacy of a generator on held-out faces, against two baselines computed in the same run.
 
     python benchmarks/quality.py --data DATA_DIR --weights weights/default.safetensors [--limit 5000]
-        [--json benchmarks/quality.json] [--grid examples/quality_grid.png]
+        [--json benchmarks/quality.json] [--grid examples/quality_grid.jpg]
 
 DATA_DIR is what ``deepanon prepare`` writes (its ``val`` split is read; never train on it). Every face is generated
 with z = 0 and its face-box hole. Rows: ``ours`` (the weights), ``blur`` (the hole filled with a blur of the whole

@@ -18,7 +18,7 @@ def test_bundled_weights_load_with_their_checksum_and_crop_geometry():
     generator, metadata = load_generator(path)
     assert generator.config.num_keypoints == 5
     assert metadata["crop"]["expand"] == 1.25 and metadata["images_seen"] > 0
-    assert path.stat().st_size < 5_000_000  # fp16, small enough to ship
+    assert path.stat().st_size < 8_000_000  # fp16, small enough to ship
 
 
 def test_readme_command_on_the_bundled_example(tmp_path):
