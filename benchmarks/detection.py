@@ -97,6 +97,10 @@ def configurations(threads: int) -> dict[str, tuple[Callable[[], Detector], list
     def named(name: DetectorName, low: float) -> Callable[[], Detector]:
         return lambda: create_detector(name, threshold=low, threads=threads)
 
+    def multiscale(*passes: tuple[float, float]) -> Callable[[], Detector]:
+        """CenterFace at each (scale, lowest threshold) pass, as the factory builds ``fast`` and ``accurate``."""
+        return lambda: Union([Tiled(CenterFace(floor, threads), scale) for scale, floor in passes])
+
     def union_yunet() -> Detector:
         from deepanon.detection.yunet import YuNet
 
@@ -108,6 +112,8 @@ def configurations(threads: int) -> dict[str, tuple[Callable[[], Detector], list
         "yunet": (named(DetectorName.YUNET, 0.4), [0.4, 0.5, 0.6]),
         "fast": (named(DetectorName.FAST, 0.2), [0.2, 0.25, 0.3]),
         "accurate": (named(DetectorName.ACCURATE, 0.25), [0.25, 0.3, 0.35]),
+        "fast@1.15": (multiscale((1.15, 0.2), (0.5, 0.5)), [0.2, 0.25, 0.3]),
+        "fast@1.5": (multiscale((1.5, 0.2), (0.5, 0.5)), [0.2, 0.25, 0.3]),
         "centerface+yunet": (union_yunet, [0.25, 0.3]),
         "fast+flip": (lambda: Flipped(create_detector(DetectorName.FAST, threshold=0.25, threads=threads)), [0.25, 0.3]),
     }

@@ -66,14 +66,63 @@ def select_device(name: str = "auto") -> torch.device:
     return device
 
 
-class FaceGenerator:
-    """Runs the generator on batches of uint8 crops. Autocast (bf16 where supported, else fp16) on CUDA only."""
+class Precision(enum.Enum):
+    """Arithmetic of the generator at inference (autocast); the composite keeps known pixels exact in every mode."""
 
-    def __init__(self, generator: Generator, device: torch.device, batch_size: int = 16) -> None:
+    AUTO = "auto"
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+def inference_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, None for fp32. ``auto``: bf16 on CUDA GPUs that have it (else fp16) and on CPUs with native
+    bf16 (AVX-512 BF16 / AMX: 1.3-2.5× faster there, benchmarks/NOTES.md), fp32 on other CPUs."""
+    if precision is Precision.AUTO:
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    if precision is Precision.FP16 and device.type != "cuda":
+        raise ValueError("fp16 inference needs CUDA; use bf16 or fp32 on the CPU")
+    return {Precision.FP32: None, Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}[precision]
+
+
+def default_batch_size(device: torch.device, dtype: torch.dtype | None, compiled: bool) -> int:
+    """Faces per generator call, measured (benchmarks/NOTES.md): on the CPU, eager per-face time grows with the batch
+    (the element-wise IConv work leaves the cache), fastest at 1 in fp32 and 2 in bf16; compiled, 8; on CUDA, 64."""
+    if device.type == "cuda":
+        return 64
+    if compiled:
+        return 8
+    return 2 if dtype is not None else 1
+
+
+class FaceGenerator:
+    """Runs the generator on batches of uint8 crops, in ``precision`` (autocast) and optionally ``torch.compile``d.
+
+    Compiled, every batch is padded to ``batch_size`` so that one graph serves all calls; if compiling fails (no C++
+    compiler, an unsupported platform) the generator runs eagerly and a warning says so.
+    """
+
+    def __init__(self, generator: Generator, device: torch.device, batch_size: int | None = None,
+                 precision: Precision = Precision.AUTO, compile: bool = False) -> None:
         self.device = device
         self.generator = generator.eval().to(device)
-        self.batch_size = batch_size
         self.config = generator.config
+        self.dtype = inference_dtype(precision, device)
+        self.compiled = torch.compile(self.generator, dynamic=False) if compile else None
+        self.batch_size = batch_size or default_batch_size(device, self.dtype, compile)
+
+    def _run(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None:
+            n = inputs[0].shape[0]
+            padded = [torch.cat([t, t[:1].expand(self.batch_size - n, *t.shape[1:])]) for t in inputs]
+            try:
+                return self.compiled(*padded)[:n]
+            except Exception as err:  # noqa: BLE001 - inductor can fail in many ways; eager is always available
+                log.warning("torch.compile failed (%s: %s); running the generator eagerly", type(err).__name__, err)
+                self.compiled = None
+        return self.generator(*inputs)
 
     @torch.no_grad()
     def __call__(self, crops: np.ndarray, certainty: np.ndarray, keypoints: np.ndarray, latents: torch.Tensor) -> np.ndarray:
@@ -85,10 +134,8 @@ class FaceGenerator:
             c = torch.from_numpy(certainty[sl]).to(self.device)[:, None]
             pose = torch.from_numpy(keypoints[sl]).to(self.device)
             z = latents[sl].to(self.device)
-            cuda = self.device.type == "cuda"
-            half = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-            with torch.autocast(self.device.type, dtype=half, enabled=cuda):
-                generated = self.generator(image * c, c, pose, z).float()
+            with torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
+                generated = self._run(image * c, c, pose, z).float()
             pixels = ((generated + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
             out.append(pixels.permute(0, 2, 3, 1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *crops.shape[1:]), np.uint8)
