@@ -25,7 +25,7 @@ from deepanon.weights import default_weights_path, load_generator
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=Path, default=Path("../shared/data/widerface-train-300/images"))
+    parser.add_argument("--images", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface-train-300" / "images")
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--detector", default="fast")

