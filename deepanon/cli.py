@@ -27,6 +27,7 @@ from deepanon.runner import FileReport, Job, anonymize_image, anonymize_video, c
 from deepanon.weights import WeightsError, default_weights_path, load_generator
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+log = logging.getLogger(__name__)
 console = Console(stderr=True, soft_wrap=True)  # one message per line, whatever the terminal width
 
 
@@ -147,14 +148,19 @@ def frame_list(frames: list[int], shown: int = 20) -> str:
 
 
 def run_job(job: Job, overwrite: bool, reports: list[FileReport], errors: list[str], work: Callable[[], FileReport]) -> None:
-    """Run one file's job; an input or OS error becomes that file's one-line error and the next file goes on."""
+    """Run one file's job; an input, OS or unexpected error becomes that file's one-line error and the next file goes
+    on (outputs are written atomically, so a failed file leaves none)."""
     try:
         check_target(job, overwrite)
         reports.append(work())
+        return
     except (InputError, OSError) as err:
         message = str(err) if isinstance(err, InputError) else f"{job.source}: {err}"
-        errors.append(message)
-        reports.append(FileReport(str(job.source), error=message))
+    except Exception as err:  # noqa: BLE001 - a bug hit by one file is that file's error, never a traceback
+        log.debug("unexpected error on %s", job.source, exc_info=True)
+        message = f"{job.source}: unexpected error ({type(err).__name__}: {err}); nothing written (-v for details)"
+    errors.append(message)
+    reports.append(FileReport(str(job.source), error=message))
 
 
 def setup(threads: int | None, detector: str, threshold: float | None):

@@ -140,7 +140,10 @@ def anonymize_image(
     """Read, detect, replace every face, write atomically. Raises ``InputError`` for unusable inputs."""
     report = FileReport(str(job.source))
     image = read_image(job.source)
-    detections = detector.detect(image.pixels)
+    try:
+        detections = detector.detect(image.pixels)
+    except Exception as err:  # noqa: BLE001 - without detections no face can be protected: write nothing
+        raise InputError(f"{job.source}: face detection failed ({type(err).__name__}: {err}); nothing written") from err
     result = anonymizer.anonymize([image.pixels], [detections], [face_seeds(seed, range(len(detections.boxes)))])[0]
     write_image(job.target, result.image, like=image, keep_metadata=keep_metadata)
     report.output = str(job.target)

@@ -215,3 +215,38 @@ def test_still_gif_is_anonymized(tmp_path, astronaut, weights):
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "still_anonymized.gif") as out:
         assert out.size == (512, 512) and getattr(out, "n_frames", 1) == 1
+
+
+def test_detector_crash_on_one_photo_writes_nothing_for_it_and_goes_on(tmp_path, astronaut, weights, monkeypatch):
+    from tests.conftest import FixedDetector
+
+    monkeypatch.setattr("deepanon.cli.create_detector", lambda *a, **k: FixedDetector([ASTRONAUT_FACE], fail_on={0}))
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(astronaut).save(src / name)
+    result = run(src, "-o", tmp_path / "out", "--weights", weights)
+    assert result.exit_code == 1
+    assert f"{src / 'a.png'}: face detection failed (RuntimeError: detector crashed); nothing written" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.png"]
+
+
+def test_an_unexpected_error_on_one_file_is_one_line_not_a_traceback(tmp_path, astronaut, weights, monkeypatch):
+    calls = []
+
+    def flaky_write(path, pixels, **kwargs):
+        calls.append(path)
+        if len(calls) == 1:
+            raise KeyError("a bug")
+        return real_write(path, pixels, **kwargs)
+
+    from deepanon import runner
+
+    real_write = runner.write_image
+    monkeypatch.setattr(runner, "write_image", flaky_write)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(astronaut).save(tmp_path / name)
+    result = run(tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "out", "--weights", weights)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "a.png: unexpected error (KeyError: 'a bug'); nothing written" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.png"]
