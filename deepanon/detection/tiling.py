@@ -13,24 +13,26 @@ CUT_MARGIN = 2.0  # px: a box this close to an inner tile edge is taken as cut b
 COVERED_IOS = 0.5  # a cut face is dropped when this much of it lies inside an uncut face
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> np.ndarray:
-    """int64 start offsets of tiles of ``tile`` px covering ``[0, length)``, neighbours sharing >= ``overlap`` px.
+def tile_spans(length: int, tile: int, overlap: int) -> np.ndarray:
+    """int64 (K, 2) ``[start, end)`` spans of at most ``tile`` px covering ``[0, length)``, neighbours sharing at
+    least ``overlap`` px.
 
-    Tiles are spread evenly; the first starts at 0, the last ends at ``length``. One tile when ``length <= tile``.
+    K is the fewest spans that fit, and they are balanced (all the same size), so that a length just above ``tile``
+    is cut into two halves rather than two full tiles (1664 px: 2 × 896, not 2 × 1536). One span when ``length <= tile``.
     """
     assert 0 <= overlap < tile, (overlap, tile)
     if length <= tile:
-        return np.zeros(1, np.int64)
+        return np.array([[0, length]], np.int64)
     count = math.ceil((length - overlap) / (tile - overlap))
-    return np.round(np.linspace(0, length - tile, count)).astype(np.int64)
+    size = math.ceil((length + (count - 1) * overlap) / count)
+    starts = np.array([k * (length - size) // (count - 1) for k in range(count)], np.int64)
+    return np.stack([starts, starts + size], 1)
 
 
 def tiles(height: int, width: int, tile: int, overlap: int) -> np.ndarray:
     """int64 (K, 4) tile rectangles x0, y0, x1, y1 (exclusive ends) covering a ``height`` x ``width`` image."""
-    xs, ys = tile_starts(width, tile, overlap), tile_starts(height, tile, overlap)
-    return np.array(
-        [[x, y, min(x + tile, width), min(y + tile, height)] for y in ys for x in xs], dtype=np.int64
-    ).reshape(-1, 4)
+    xs, ys = tile_spans(width, tile, overlap), tile_spans(height, tile, overlap)
+    return np.array([[x0, y0, x1, y1] for y0, y1 in ys for x0, x1 in xs], dtype=np.int64).reshape(-1, 4)
 
 
 def cut_by_tile(boxes: np.ndarray, rect: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from deepanon.detection import Detections, Detector
 from deepanon.detection.compose import Tiled, Union
-from deepanon.detection.tiling import cut_by_tile, merge_tiles, tile_starts, tiles
+from deepanon.detection.tiling import cut_by_tile, merge_tiles, tile_spans, tiles
 
 
 class WhiteRectangles(Detector):
@@ -31,19 +31,23 @@ def draw(height: int, width: int, boxes: list[tuple[int, int, int, int]]) -> np.
 @given(st.integers(1, 3000), st.integers(16, 1024), st.data())
 def test_tiles_cover_with_overlap(length, tile, data):
     overlap = data.draw(st.integers(0, tile - 1))
-    starts = tile_starts(length, tile, overlap)
-    ends = np.minimum(starts + tile, length)
+    spans = tile_spans(length, tile, overlap)
+    starts, ends = spans[:, 0], spans[:, 1]
     assert starts[0] == 0 and ends[-1] == length
+    assert (ends - starts <= tile).all() and len(set(ends - starts)) == 1  # balanced, never above the tile size
     assert (np.diff(starts) > 0).all()
     assert (ends[:-1] - starts[1:] >= overlap).all()  # neighbours share at least `overlap` px
+    if len(spans) > 1:  # and no fewer spans would do
+        assert (len(spans) - 1) * (tile - overlap) + overlap < length
 
 
 def test_tiles_grid():
     rects = tiles(300, 500, 200, 60)
-    # 500 px: 3 tiles would share only 50 px, so 4 (starts 0, 100, 200, 300); 300 px: 2 (starts 0, 100)
-    assert rects.tolist()[:4] == [[0, 0, 200, 200], [100, 0, 300, 200], [200, 0, 400, 200], [300, 0, 500, 200]]
-    assert len(rects) == 8 and rects[-1].tolist() == [300, 100, 500, 300]
+    # 500 px: 3 tiles of 200 would share only 50 px, so 4, balanced at 170 px; 300 px: 2 of 180
+    assert rects.tolist()[:4] == [[0, 0, 170, 180], [110, 0, 280, 180], [220, 0, 390, 180], [330, 0, 500, 180]]
+    assert len(rects) == 8 and rects[-1].tolist() == [330, 120, 500, 300]
     assert tiles(100, 100, 200, 60).tolist() == [[0, 0, 100, 100]]
+    assert tiles(936, 1664, 1536, 128)[:, 2].tolist() == [896, 1664]  # 720p upscaled 1.3x: two halves, not 2 x 1536
 
 
 def test_cut_by_tile_ignores_image_edges():
@@ -53,7 +57,7 @@ def test_cut_by_tile_ignores_image_edges():
 
 
 def test_face_cut_by_tile_border_found_once_and_mapped_back_exactly():
-    faces = [(180, 40, 215, 80), (10, 10, 40, 50), (460, 250, 500, 300), (320, 120, 346, 190)]
+    faces = [(180, 40, 215, 80), (10, 10, 40, 50), (460, 250, 500, 300), (320, 120, 346, 175)]  # all <= overlap
     inner = WhiteRectangles()
     found = Tiled(inner, tile=200, overlap=60).detect(draw(300, 500, faces))
     assert max(max(shape) for shape in inner.inputs) <= 200 and len(inner.inputs) == 8
