@@ -18,6 +18,7 @@ import torch
 from deepanon.detection import Detections
 from deepanon.geometry import DEFAULT_EXPAND, FaceCrop
 from deepanon.models import Generator, truncated_latent
+from deepanon.models.precision import AUTOCAST_DTYPES, Precision
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,6 @@ def select_device(name: str = "auto") -> torch.device:
     return device
 
 
-class Precision(enum.Enum):
-    """Arithmetic of the generator at inference (autocast); the composite keeps known pixels exact in every mode."""
-
-    AUTO = "auto"
-    FP32 = "fp32"
-    BF16 = "bf16"
-    FP16 = "fp16"
-
-
 def inference_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
     """The autocast dtype, None for fp32. ``auto``: bf16 on CUDA GPUs that have it (else fp16) and on CPUs with native
     bf16 (AVX-512 BF16 / AMX: 1.3-2.5× faster there, benchmarks/NOTES.md), fp32 on other CPUs."""
@@ -84,7 +76,7 @@ def inference_dtype(precision: Precision, device: torch.device) -> torch.dtype |
         return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
     if precision is Precision.FP16 and device.type != "cuda":
         raise ValueError("fp16 inference needs CUDA; use bf16 or fp32 on the CPU")
-    return {Precision.FP32: None, Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}[precision]
+    return AUTOCAST_DTYPES[precision]
 
 
 def default_batch_size(device: torch.device, dtype: torch.dtype | None, compiled: bool) -> int:

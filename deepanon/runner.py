@@ -40,7 +40,6 @@ class FileReport:
     faces_generated: int = 0
     faces_covered: int = 0
     boxes_bridged: int = 0
-    frames_detection_failed: int = 0
     bridged_frames: list[int] = field(default_factory=list)  # frames where a track's last box covered a missed face
     blacked_out_frames: list[int] = field(default_factory=list)  # frames whose detection failed, written all black
     faces: list[dict] = field(default_factory=list)
@@ -48,6 +47,10 @@ class FileReport:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def frames_detection_failed(self) -> int:
+        return len(self.blacked_out_frames)
 
     def add(self, result: FrameResult, detected: int) -> None:
         self.frames += 1
@@ -59,7 +62,7 @@ class FileReport:
                 self.faces_covered += 1
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = asdict(self) | {"frames_detection_failed": self.frames_detection_failed}
         if not data["faces"]:
             del data["faces"]
         return data
@@ -214,7 +217,6 @@ def _flush(batch, anonymizer: Anonymizer, writer: VideoWriter, report: FileRepor
     for (_, _, _, found, failed), result in zip(batch, results):
         if failed:
             cover_frame(result.image)
-            report.frames_detection_failed += 1
             report.blacked_out_frames.append(report.frames)
         writer.write(result.image)
         report.add(result, found)

@@ -73,8 +73,8 @@ def test_summary_names_blacked_out_and_bridged_frames(tmp_path, capsys):
     from deepanon.cli import finish
     from deepanon.runner import FileReport
 
-    report = FileReport("clip.mp4", output="clip_anonymized.mp4", frames=40, frames_detection_failed=1,
-                        blacked_out_frames=[7], bridged_frames=list(range(3, 28)))
+    report = FileReport("clip.mp4", output="clip_anonymized.mp4", frames=40, blacked_out_frames=[7],
+                        bridged_frames=list(range(3, 28)))
     path = tmp_path / "r.json"
     finish([report], [], path)
     err = capsys.readouterr().err
@@ -83,3 +83,4 @@ def test_summary_names_blacked_out_and_bridged_frames(tmp_path, capsys):
     assert "22 … and 5 more" in err
     saved = json.loads(path.read_text())["files"][0]
     assert saved["blacked_out_frames"] == [7] and saved["bridged_frames"] == list(range(3, 28))
+    assert saved["frames_detection_failed"] == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from deepanon.models import ModelConfig
+from deepanon.models.precision import Precision
 
 CONFIG_FILE = "config.json"
 
@@ -33,15 +34,6 @@ class Penalty(str, Enum):
     IMPROVED = "improved"
     WGAN_GP = "wgan-gp"
     WGAN_GP_MASKED = "wgan-gp-masked"
-
-
-class Precision(str, Enum):
-    """AUTO: bf16 autocast on CUDA, fp32 on CPU. FP16 uses a GradScaler and needs CUDA. BF16 on CPU is opt-in."""
-
-    AUTO = "auto"
-    FP32 = "fp32"
-    BF16 = "bf16"
-    FP16 = "fp16"
 
 
 # Presets of ``--config``: Config E on FDF (paper §4.1) and the 2× wide free-form variant (paper §4.2).

@@ -27,7 +27,8 @@ from torch.nn.parallel import DistributedDataParallel
 from deepanon.models import Discriminator, Generator, ModelConfig
 from deepanon.training import distributed, loss
 from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
-from deepanon.training.config import RESUMABLE, DatasetKind, Penalty, Precision, TrainConfig
+from deepanon.models.precision import AUTOCAST_DTYPES, Precision
+from deepanon.training.config import RESUMABLE, DatasetKind, Penalty, TrainConfig
 from deepanon.training.data import FaceDataset, fdf_dataset, folder_dataset, make_loader
 from deepanon.training.samples import sample_grid, save_png
 
@@ -61,7 +62,7 @@ def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | 
         return torch.bfloat16 if device.type == "cuda" else None
     if precision is Precision.FP16 and device.type != "cuda":
         raise ValueError("fp16 needs CUDA")
-    return {Precision.FP32: None, Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}[precision]
+    return AUTOCAST_DTYPES[precision]
 
 
 def gradient_penalty(kind: Penalty, gradient: torch.Tensor, mask: torch.Tensor, weight: float) -> torch.Tensor:
