@@ -18,6 +18,7 @@ import numpy as np
 from deepanon.detection import Detections
 from deepanon.io import InputError, read_image, write_image
 from deepanon.pipeline import Anonymizer, FrameResult, Replacement, cover_frame
+from deepanon.streaming import Worker, prefetched
 from deepanon.tracking import FaceTracker
 from deepanon.video import VideoWriter, probe, read_frames
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 OUTPUT_TAG = "_anonymized"
+PREFETCH_FRAMES = 2  # decoded frames waiting for detection
 
 
 @dataclass
@@ -178,30 +180,35 @@ def anonymize_video(
         on_start(max(0.0, span) * info.fps)
     tracker = FaceTracker()
     writer = VideoWriter(job.target, info, job.source, start, end)
+
+    def flush(batch: list[tuple[np.ndarray, Detections, np.ndarray, int, bool]]) -> None:
+        _flush(batch, anonymizer, writer, report, seed)
+        if on_frames is not None:
+            on_frames(len(batch))
+
     try:
-        batch: list[tuple[np.ndarray, Detections, np.ndarray, int, bool]] = []
-        for index, frame in enumerate(read_frames(job.source, start, end)):
-            failed = False
-            try:
-                detections = detector.detect(frame)
-            except Exception as err:  # noqa: BLE001 - a detector failure must not leave a frame unprotected
-                log.warning("%s: detection failed on frame %d (%s); covering the whole frame", job.source, index, err)
-                detections, failed = Detections.empty(), True
-            found = len(detections.boxes)
-            detections, ids, bridged = tracker.update(detections)
-            report.boxes_bridged += bridged
-            if bridged:
-                report.bridged_frames.append(index)
-            batch.append((frame, detections, ids, found, failed))
-            if len(batch) == batch_frames:
-                _flush(batch, anonymizer, writer, report, seed)
-                if on_frames is not None:
-                    on_frames(len(batch))
-                batch = []
-        if batch:
-            _flush(batch, anonymizer, writer, report, seed)
-            if on_frames is not None:
-                on_frames(len(batch))
+        # decoding (ffmpeg reader thread) | detection + tracking (this thread) | generation, paste, encoding (worker)
+        with Worker(flush, depth=1) as worker:
+            batch: list[tuple[np.ndarray, Detections, np.ndarray, int, bool]] = []
+            for index, frame in enumerate(prefetched(read_frames(job.source, start, end), depth=PREFETCH_FRAMES)):
+                failed = False
+                try:
+                    detections = detector.detect(frame)
+                except Exception as err:  # noqa: BLE001 - a detector failure must not leave a frame unprotected
+                    log.warning("%s: detection failed on frame %d (%s); covering the whole frame", job.source, index, err)
+                    detections, failed = Detections.empty(), True
+                found = len(detections.boxes)
+                detections, ids, bridged = tracker.update(detections)
+                report.boxes_bridged += bridged
+                if bridged:
+                    report.bridged_frames.append(index)
+                batch.append((frame, detections, ids, found, failed))
+                if len(batch) == batch_frames:
+                    worker.submit(batch)
+                    batch = []
+            if batch:
+                worker.submit(batch)
+            worker.join()
         if report.frames == 0:
             raise InputError(f"{job.source}: the video has no frames in the requested range")
         writer.finish()

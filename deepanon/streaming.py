@@ -1,0 +1,118 @@
+"""Overlapping stages of a stream with threads and bounded queues (decode | detect | generate+encode).
+
+Each stage runs in its own thread; the queues between them hold a few items, so memory stays flat in the stream's
+length. An exception in a background stage is raised again in the caller's thread, at its next call.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+_DONE = object()
+_POLL_SECONDS = 0.1
+
+
+def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
+
+    When the consumer stops early (break, exception, garbage collection), the producer stops too and ``items`` is
+    closed in its thread (a generator's ``finally`` runs there).
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        source = iter(items)
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        buffer.put((item, None), timeout=_POLL_SECONDS)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put((_DONE, None))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, raised there
+            buffer.put((_DONE, err))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="deepanon-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+class Worker(Generic[T]):
+    """Calls ``handle(item)`` in one background thread for each submitted item, in submission order.
+
+    ``submit`` blocks while ``depth`` items are waiting. After ``handle`` raised, the worker drops the remaining items
+    and ``submit``/``join`` raise that exception. Use as a context manager: leaving it normally joins the thread;
+    leaving it by an exception drops the items still waiting, then joins.
+    """
+
+    def __init__(self, handle: Callable[[T], None], depth: int) -> None:
+        self.handle = handle
+        self.items: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.cancelled = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="deepanon-worker", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.items.get()
+            if item is _DONE:
+                return
+            if self.error is None and not self.cancelled.is_set():
+                try:
+                    self.handle(item)
+                except BaseException as err:  # noqa: BLE001 - raised in the submitting thread
+                    self.error = err
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def submit(self, item: T) -> None:
+        self._raise()
+        self.items.put(item)
+
+    def join(self) -> None:
+        """Wait until every submitted item is handled; raise the first error of ``handle``."""
+        if self.thread.is_alive():
+            self.items.put(_DONE)
+            self.thread.join()
+        self._raise()
+
+    def __enter__(self) -> Worker[T]:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            self.cancelled.set()
+        if self.thread.is_alive():
+            self.items.put(_DONE)
+            self.thread.join()
