@@ -34,7 +34,7 @@ from rich.table import Table
 from scipy import linalg
 
 from deepanon.detection.yunet import YuNet
-from deepanon.metrics.ssim import ssim
+from deepanon.metrics import conditioning_effect, ssim
 from deepanon.models import Generator
 from deepanon.training.config import MaskKind
 from deepanon.training.data import fdf_dataset
@@ -84,19 +84,6 @@ def to_uint8(batch: torch.Tensor) -> np.ndarray:
     return ((batch + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
 
 
-def sensitivity(generator: Generator, image: torch.Tensor, mask: torch.Tensor, pose: torch.Tensor) -> dict[str, float]:
-    """Mean |output change| inside the hole, 0-255 scale, when z or the keypoints change (see the module text)."""
-    latent = torch.randn(len(image), generator.config.latent_channels, 4, 4, generator=torch.Generator().manual_seed(0))
-    hole = (mask < 0.5).expand_as(image)
-    with torch.no_grad():
-        base = generator(image * mask, mask, pose)
-        changed = {
-            "z": generator(image * mask, mask, pose, latent),
-            "pose": generator(image * mask, mask, pose.roll(1, 0)),
-        }
-    return {k: float((v - base).abs()[hole].mean() * 127.5) for k, v in changed.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
@@ -129,7 +116,8 @@ def main() -> None:
             masks.append(mask[:, 0].numpy())
     generate_seconds = time.perf_counter() - start
     picked = [dataset[i] for i in range(min(n, args.sensitivity_faces))]
-    conditioning = sensitivity(ours, *(torch.stack([it[k] for it in picked]) for k in ("image", "mask", "pose")))
+    latent = torch.randn(len(picked), ours.config.latent_channels, 4, 4, generator=torch.Generator().manual_seed(0))
+    conditioning = conditioning_effect(ours, *(torch.stack([it[k] for it in picked]) for k in ("image", "mask", "pose")), latent)
     faces = {m: np.concatenate(v) for m, v in outputs.items()}
     hole = np.concatenate(masks) < 0.5
     boxes = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] for ys, xs in (np.nonzero(h) for h in hole)])
@@ -186,7 +174,7 @@ def main() -> None:
     console = Console()
     console.print(table)
     console.print(f"ours, mean |change| in the hole (0-255) on {len(picked)} faces: z=0 -> z~N(0,1) "
-                  f"{conditioning['z']:.2f}, keypoints of another face {conditioning['pose']:.2f}")
+                  f"{conditioning['z_effect']:.2f}, keypoints of another face {conditioning['pose_effect']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     if args.grid:

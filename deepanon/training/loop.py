@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from deepanon.metrics.conditioning import conditioning_effect
 from deepanon.models import Discriminator, Generator, ModelConfig
 from deepanon.training import distributed, loss
 from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -278,6 +279,8 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False)
             if crossed(images_seen, cfg.log_every, cfg.batch_size) or images_seen >= cfg.images:
                 rate = (images_seen - tick_images) / (time.perf_counter() - tick)
                 record = {"images": images_seen, **{k: (sums[k] / counts[k]).item() for k in sums}, "images_per_s": rate}
+                if process.is_main and len(grid_batch["image"]) > 1:
+                    record |= conditioning_effect(models.ema, grid_batch["image"], grid_batch["mask"], grid_batch["pose"], grid_z)
                 progress.update(task, description=f"D {record['d_loss']:+.3f} G {record['g_loss']:+.3f} {rate:.1f} img/s")
                 if process.is_main:
                     with open(run_dir / LOG_FILE, "a") as f:

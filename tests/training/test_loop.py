@@ -30,7 +30,7 @@ def test_training_writes_log_checkpoint_grid_and_config(trained_run):
     records = [json.loads(line) for line in (trained_run / "log.jsonl").read_text().splitlines()]
     assert [r["images"] for r in records] == [4, 8, 12]
     for r in records:
-        for key in ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "epsilon", "images_per_s"):
+        for key in ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "epsilon", "images_per_s", "z_effect", "pose_effect"):
             assert torch.isfinite(torch.tensor(r[key])), (key, r)
     assert sorted(p.name for p in (trained_run / "samples").glob("*.png")) == ["000000000008.png", "000000000012.png"]
     state = load_checkpoint(latest_checkpoint(trained_run))
