@@ -41,6 +41,7 @@ from deepanon.training.data import fdf_dataset
 from deepanon.weights import load_generator
 
 MATCH_THRESHOLD = 0.6
+CHUNK = 256  # faces per SSIM call (the whole set at once needs tens of GB)
 
 
 class DlibEmbedder:
@@ -78,6 +79,11 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     root = linalg.sqrtm(cov_a @ cov_b).real
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def as_unit(faces: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float64 (N, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(faces).permute(0, 3, 1, 2).double() / 255
 
 
 def to_uint8(batch: torch.Tensor) -> np.ndarray:
@@ -132,9 +138,8 @@ def main() -> None:
         mse_in = np.array([(d[h] ** 2).mean() for d, h in zip(diff, hole)])
         l1_in = np.array([d[h].mean() for d, h in zip(diff, hole)])
         l1_out = np.array([d[~h].mean() if (~h).any() else 0.0 for d, h in zip(diff, hole)])
-        ssim_all = ssim(
-            torch.from_numpy(out).permute(0, 3, 1, 2).double() / 255, torch.from_numpy(real).permute(0, 3, 1, 2).double() / 255
-        ).numpy()
+        ssim_all = np.concatenate([ssim(as_unit(out[i : i + CHUNK]), as_unit(real[i : i + CHUNK])).numpy()
+                                   for i in range(0, n, CHUNK)])
         found = np.mean([len(yunet.detect(np.ascontiguousarray(f))) > 0 for f in out])
         emb = real_embeddings if method == "real" else np.stack([embed(f, b) for f, b in zip(out, boxes)])
         own = np.linalg.norm(emb - real_embeddings, axis=1)
