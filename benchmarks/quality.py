@@ -11,7 +11,8 @@ ceiling for the realism proxy). Columns:
 * PSNR/L1 inside the hole, L1 outside it (must be 0: eq. 12), SSIM of the whole crop;
 * realism proxy: the fraction of faces in which YuNet (not CenterFace, which made the masks) finds a face;
 * privacy with dlib's 128-D face-recognition embedding (threshold 0.6): re-identification rate (anonymized vs its own
-  original), the impostor rate of unrelated real pairs in the same run, and rank-1 identification (nearest original
+  original), the impostor rate of unrelated real pairs in the same run (with ``--labels``, FairFace's label CSV, also
+  among pairs of unrelated people of the same gender, race and age group), and rank-1 identification (nearest original
   among all originals is its own; chance = 1/N);
 * Fréchet distance between the dlib embeddings of real and generated faces (an offline stand-in for FID, not FID);
 * conditioning sensitivity of ``ours`` on the first ``--sensitivity-faces`` faces: the mean absolute change inside the
@@ -22,6 +23,7 @@ ceiling for the realism proxy). Columns:
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
 from pathlib import Path
@@ -81,6 +83,18 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
 
 
+def matched_pairs(data: Path, labels: Path, n: int) -> np.ndarray:
+    """Index pairs (i, j), i != j, of val faces of the same gender, race and age group (FairFace labels), each face
+    paired with the next face of its group in file order (the last with the first); groups of one are left out."""
+    rows = {r["file"].split("/")[-1]: (r["gender"], r["race"], r["age"]) for r in csv.DictReader(labels.open())}
+    sources = (data / "val" / "sources.txt").read_text().split()[:n]
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for i, name in enumerate(sources):
+        groups.setdefault(rows[Path(name).name], []).append(i)
+    return np.array([(a, b) for members in groups.values() if len(members) > 1
+                     for a, b in zip(members, np.roll(members, -1))])
+
+
 def as_unit(faces: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float64 (N, 3, H, W) in [0, 1]."""
     return torch.from_numpy(faces).permute(0, 3, 1, 2).double() / 255
@@ -99,6 +113,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--grid", type=Path)
     parser.add_argument("--sensitivity-faces", type=int, default=64)
+    parser.add_argument("--labels", type=Path, help="FairFace labels_val.csv: adds the same-group impostor rate")
     args = parser.parse_args()
 
     ours, _ = load_generator(args.weights)
@@ -158,9 +173,13 @@ def main() -> None:
             "frechet_dlib": frechet(real_embeddings, emb),
         }
     impostor = np.linalg.norm(real_embeddings - np.roll(real_embeddings, 1, axis=0), axis=1)
+    if args.labels:
+        pairs = matched_pairs(args.data, args.labels, n)
+        matched = np.linalg.norm(real_embeddings[pairs[:, 0]] - real_embeddings[pairs[:, 1]], axis=1)
     summary = {
         "faces": n,
         "impostor_rate": float(np.mean(impostor < MATCH_THRESHOLD)),
+        "impostor_rate_same_group": float(np.mean(matched < MATCH_THRESHOLD)) if args.labels else None,
         "rank1_chance": 1 / n,
         "generate_seconds": generate_seconds,
         "sensitivity_ours": conditioning,
@@ -169,8 +188,9 @@ def main() -> None:
         "model": ours.config.to_dict(),
     }
 
+    same_group = f", same gender/race/age {summary['impostor_rate_same_group']:.3f}" if args.labels else ""
     table = Table(title=f"{n} held-out faces; impostor rate (unrelated real pairs < {MATCH_THRESHOLD}): "
-                  f"{summary['impostor_rate']:.3f}; rank-1 chance {1 / n:.4f}")
+                  f"{summary['impostor_rate']:.3f}{same_group}; rank-1 chance {1 / n:.4f}")
     for column in ["method", "PSNR hole", "L1 hole", "L1 outside", "SSIM", "YuNet finds a face", "re-id rate", "rank-1", "Fréchet (dlib)"]:
         table.add_column(column, justify="right")
     for method, r in rows.items():
