@@ -22,12 +22,11 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
-import onnxruntime as ort
 
 from deepanon.detection import Detections, Detector, DetectorName, create_detector
 from deepanon.detection.base import check_image
 from deepanon.detection.boxes import iou
-from deepanon.detection.centerface import CenterFace, model_bytes, session_options
+from deepanon.detection.centerface import CenterFace, session
 from deepanon.detection.compose import Flipped, Tiled, Union
 
 BINS = ((0, 16), (16, 32), (32, 64), (64, 10**9))
@@ -85,8 +84,8 @@ class DefaceBaseline(Detector):
 
         self.threshold = threshold
         self.model = CenterFace.__new__(CenterFace)
-        self.model.in_shape, self.model.backend, self.model.sess = None, "onnxrt", ort.InferenceSession(
-            model_bytes(constant_weights=False), session_options(threads), providers=["CPUExecutionProvider"])
+        self.model.in_shape, self.model.backend, self.model.sess = None, "onnxrt", session(
+            threads, constant_weights=False)
         self.model.onnx_input_name, self.model.onnx_output_names = "input.1", ["537", "538", "539", "540"]
 
     def _detect(self, image: np.ndarray) -> Detections:

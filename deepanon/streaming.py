@@ -100,11 +100,14 @@ class Worker(Generic[T]):
         self._raise()
         self.items.put(item)
 
-    def join(self) -> None:
-        """Wait until every submitted item is handled; raise the first error of ``handle``."""
+    def _finish(self) -> None:
         if self.thread.is_alive():
             self.items.put(_DONE)
             self.thread.join()
+
+    def join(self) -> None:
+        """Wait until every submitted item is handled; raise the first error of ``handle``."""
+        self._finish()
         self._raise()
 
     def __enter__(self) -> Worker[T]:
@@ -113,6 +116,4 @@ class Worker(Generic[T]):
     def __exit__(self, exc_type, exc, traceback) -> None:
         if exc_type is not None:
             self.cancelled.set()
-        if self.thread.is_alive():
-            self.items.put(_DONE)
-            self.thread.join()
+        self._finish()

