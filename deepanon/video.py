@@ -22,24 +22,45 @@ from deepanon.io import InputError, publish
 
 @dataclass(frozen=True)
 class VideoInfo:
-    fps: float
+    fps: Fraction
     size: tuple[int, int]  # (width, height)
     duration: float
     has_audio: bool
 
 
-def probe(path: Path) -> VideoInfo:
-    """Read the stream metadata; ``InputError`` when the file has no decodable video stream."""
+def _open(path: Path, **params: list[str]) -> tuple[Iterator[bytes], dict]:
+    """Start ffmpeg on ``path``: (frame reader, stream metadata); ``InputError`` when no video stream decodes."""
     try:
-        reader = imageio_ffmpeg.read_frames(str(path))
+        reader = imageio_ffmpeg.read_frames(str(path), **params)
         meta = next(reader)
-        reader.close()
     except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as err:
         first = str(err).strip().splitlines()
         raise InputError(f"{path}: not a readable video ({first[-1] if first else type(err).__name__})") from err
     if not meta.get("size") or not meta.get("fps"):
+        reader.close()
         raise InputError(f"{path}: no video stream")
-    return VideoInfo(float(meta["fps"]), tuple(meta["size"]), float(meta.get("duration") or 0.0), "audio_codec" in meta)
+    return reader, meta
+
+
+def frame_rate(printed: float) -> Fraction:
+    """The exact rate behind the one ffmpeg prints with two decimals (30000/1001 prints as 29.97, 24000/1001 as 23.98).
+
+    A non-integer rate within that rounding of an NTSC rate n·1000/1001 is taken as that rate; any other rate as the
+    nearest fraction with a denominator up to 100. Encoding at the printed 23.98 would drift 0.6 s an hour from the
+    source's audio.
+    """
+    ntsc = Fraction(round(printed * 1.001) * 1000, 1001)
+    if printed != round(printed) and abs(printed - ntsc) < 0.005:
+        return ntsc
+    return Fraction(printed).limit_denominator(100)
+
+
+def probe(path: Path) -> VideoInfo:
+    """Read the stream metadata; ``InputError`` when the file has no decodable video stream."""
+    reader, meta = _open(path)
+    reader.close()
+    return VideoInfo(frame_rate(float(meta["fps"])), tuple(meta["size"]), float(meta.get("duration") or 0.0),
+                     "audio_codec" in meta)
 
 
 def _time_params(start: float | None, end: float | None) -> tuple[list[str], list[str]]:
@@ -50,10 +71,8 @@ def _time_params(start: float | None, end: float | None) -> tuple[list[str], lis
 
 def read_frames(path: Path, start: float | None = None, end: float | None = None) -> Iterator[np.ndarray]:
     """Yield uint8 HxWx3 RGB frames between ``start`` and ``end`` seconds."""
-    probe(path)
     before, after = _time_params(start, end)
-    reader = imageio_ffmpeg.read_frames(str(path), input_params=before, output_params=after)
-    meta = next(reader)
+    reader, meta = _open(path, input_params=before, output_params=after)
     w, h = meta["size"]
     try:
         for buffer in reader:
@@ -78,7 +97,7 @@ class VideoWriter:
         self.writer = imageio_ffmpeg.write_frames(
             str(self.video_tmp),
             info.size,
-            fps=Fraction(info.fps).limit_denominator(1001),
+            fps=info.fps,
             quality=8,
             macro_block_size=1,
             output_params=["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"],  # yuv420p needs even sizes: pad, never resample

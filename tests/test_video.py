@@ -1,5 +1,7 @@
 """Video end to end with a stand-in detector: frame count, fps, audio, atomic output, fail-closed frames."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ import torch
 from deepanon.io import InputError
 from deepanon.pipeline import Anonymizer, FaceGenerator
 from deepanon.runner import Job, anonymize_video
-from deepanon.video import probe, read_frames
+from deepanon.video import frame_rate, probe, read_frames
 from tests.conftest import FixedDetector
 
 FACE = [60, 30, 120, 110]
@@ -24,7 +26,7 @@ def test_video_keeps_frames_fps_duration_and_audio(tmp_path, carphone_with_audio
     source, result = probe(carphone_with_audio), probe(out)
     assert report.frames == 120 and report.faces_found == 120 and report.faces_generated == 120
     assert result.has_audio and source.has_audio
-    assert result.fps == pytest.approx(source.fps, abs=0.01)
+    assert source.fps == result.fps == Fraction(30000, 1001)  # exact NTSC rate, not the printed 29.97
     assert result.size == source.size
     assert result.duration == pytest.approx(source.duration, abs=0.1)
     frames_in = list(read_frames(carphone_with_audio))
@@ -90,3 +92,13 @@ def test_face_missed_by_the_detector_for_two_frames_is_still_covered(tmp_path, c
     face = (slice(35, 105), slice(65, 115))
     for before, after in zip(list(read_frames(carphone_with_audio, end=1.0))[9:13], list(read_frames(out))[9:13]):
         assert np.abs(before[face].astype(int) - after[face].astype(int)).mean() > 15
+
+
+@pytest.mark.parametrize(
+    ("printed", "exact"),
+    [(29.97, Fraction(30000, 1001)), (23.98, Fraction(24000, 1001)), (59.94, Fraction(60000, 1001)),
+     (119.88, Fraction(120000, 1001)), (30.0, Fraction(30)), (25.0, Fraction(25)), (5.0, Fraction(5)),
+     (12.5, Fraction(25, 2)), (14.99, Fraction(15000, 1001)), (7.25, Fraction(29, 4))],
+)
+def test_frame_rate_recovers_the_exact_rate_from_two_decimals(printed, exact):
+    assert frame_rate(printed) == exact
