@@ -244,6 +244,8 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False)
         torch.set_rng_state(state["rng"]["torch"].cpu())
         images_seen = state["images_seen"]
         log.info("resumed %s at %d images", path, images_seen)
+        if process.is_main:
+            drop_log_after(run_dir / LOG_FILE, images_seen)
     if process.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.write(run_dir)
@@ -294,6 +296,16 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False)
             if process.is_main and checkpoint:
                 save(images_seen)
     return models
+
+
+def drop_log_after(path: Path, images_seen: int) -> None:
+    """Remove the log records past the checkpoint a run resumes from: the resumed run logs those steps again."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line)["images"] <= images_seen]
+    if len(kept) < len(lines):
+        path.write_text("".join(kept))
 
 
 def _fixed_batch(dataset: FaceDataset, size: int) -> torch.utils.data.DataLoader:

@@ -56,6 +56,14 @@ def test_resume_continues_exactly(fdf_root, tmp_path):
                 assert torch.equal(split[part]["state"][index][name], value), (part, index, name)
 
 
+def test_resume_drops_log_records_past_the_checkpoint(fdf_root, tmp_path):
+    run_train("--data", str(fdf_root), "--out", str(tmp_path), "--images", "12", "--log-every", "4", "--checkpoint-every", "8")
+    latest_checkpoint(tmp_path).unlink()  # as if the run died after logging 12 images but before saving them
+    run_train("--out", str(tmp_path), "--resume", "--images", "16", "--log-every", "4", "--checkpoint-every", "8")
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["images"] for r in records] == [4, 8, 12, 16]
+
+
 def test_resume_refuses_changed_options(trained_run):
     result = CliRunner().invoke(train, ["--out", str(trained_run), "--resume", "--lr", "0.5"])
     assert result.exit_code != 0 and "lr" in result.output
