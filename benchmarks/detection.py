@@ -28,10 +28,11 @@ from deepanon.detection.base import check_image
 from deepanon.detection.boxes import iou
 from deepanon.detection.centerface import CenterFace, session
 from deepanon.detection.compose import Flipped, Tiled, Union
+from paths import SHARED_DATA
 
 BINS = ((0, 16), (16, 32), (32, 64), (64, 10**9))
 BIN_NAMES = ("<16", "16-32", "32-64", ">=64")
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface-train-300"
+DEFAULT_DATA = SHARED_DATA / "widerface-train-300"
 
 
 @dataclass

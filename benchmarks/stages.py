@@ -21,11 +21,12 @@ from deepanon.geometry import FaceCrop
 from deepanon.io import IMAGE_SUFFIXES, read_image
 from deepanon.pipeline import FaceGenerator
 from deepanon.weights import default_weights_path, load_generator
+from paths import SHARED_DATA
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface-train-300" / "images")
+    parser.add_argument("--images", type=Path, default=SHARED_DATA / "widerface-train-300" / "images")
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--detector", default="accurate")

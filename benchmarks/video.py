@@ -27,8 +27,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from paths import SHARED_DATA
+
 FPS = 25
-VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"  # ../shared beside the repository
+VIDEOS = SHARED_DATA / "videos"
 
 
 def synthetic_clip(path: Path, faces: int, seconds: float) -> Path:

@@ -26,9 +26,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from deepanon.metrics.conditioning import conditioning_effect
 from deepanon.models import Discriminator, Generator, ModelConfig
+from deepanon.models.precision import AUTOCAST_DTYPES, Precision
 from deepanon.training import distributed, loss
 from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
-from deepanon.models.precision import AUTOCAST_DTYPES, Precision
 from deepanon.training.config import RESUMABLE, DatasetKind, Penalty, TrainConfig
 from deepanon.training.data import FaceDataset, fdf_dataset, folder_dataset, make_loader
 from deepanon.training.samples import sample_grid, save_png

@@ -1,4 +1,5 @@
 import importlib.resources
+import importlib.util
 import sys
 
 import imageio.v3 as iio
@@ -22,9 +23,7 @@ def photos() -> dict[str, tuple[np.ndarray, tuple[int, int, int, int]]]:
 
 
 def available() -> list[DetectorName]:
-    try:
-        import yuface  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("yuface") is None:
         return [n for n in DetectorName if n is not DetectorName.YUNET]
     return list(DetectorName)
 

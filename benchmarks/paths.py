@@ -1,0 +1,5 @@
+"""Where the benchmark scripts find the project's shared data: ``../shared/data`` beside the repository."""
+
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
