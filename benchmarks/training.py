@@ -6,7 +6,8 @@
 Synthetic batches (no data loading). One timed step = ``deepanon.training.loop.train_step`` (G forward, D on
 [real, fake, x̂], eq. 11 penalty, both Adam steps, EMA). The parts are timed on their own, each forward + backward:
 G (generator, loss on its output), D (critic on real and fake), GP (critic on x̂ with the double backward).
-Medians over ``--steps`` after one warm-up step.
+"probe" is the conditioning check that every log line adds (three EMA generator forwards on the grid faces), with
+its share of the training time at the default log interval. Medians over ``--steps`` after one warm-up step.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from deepanon.metrics.conditioning import conditioning_effect
 from deepanon.training import loss
 from deepanon.training.config import Precision, TrainConfig
 from deepanon.training.distributed import Process
@@ -74,7 +76,12 @@ def measure(batch: int, args: argparse.Namespace) -> dict[str, float]:
     step_s = median_seconds(step, args.steps, sync)
     m.discriminator.requires_grad_(True)  # train_step leaves D frozen after its G step
     parts = {name: median_seconds(fn, args.steps, sync) for name, fn in (("G", g_part), ("D", d_part), ("GP", gp_part))}
-    return {"batch": batch, "step_s": step_s, "images_per_s": batch / step_s, **{f"{k}_s": v for k, v in parts.items()}}
+    grid = max(2, min(batch, cfg.grid_size))
+    z = torch.randn(grid, m.ema.config.latent_channels, 4, 4, device=device)
+    probe_s = median_seconds(lambda: conditioning_effect(m.ema, image[:grid], mask[:grid], pose[:grid], z), args.steps, sync)
+    return {"batch": batch, "step_s": step_s, "images_per_s": batch / step_s, **{f"{k}_s": v for k, v in parts.items()},
+            "probe_s": probe_s, "probe_share": probe_s / (probe_s + cfg.log_every / batch * step_s),
+            "log_every": cfg.log_every}
 
 
 def main() -> None:
@@ -94,13 +101,14 @@ def main() -> None:
     rows = [measure(batch, args) for batch in args.batch]
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} threads"
     table = Table(title=f"Config E training, {args.image_size}², width ×{args.width}, {args.precision}, {where}")
-    for column in ["batch", "step s", "images/s", "images/hour", "G fwd+bwd", "D fwd+bwd (real+fake)", "GP (x̂, 2nd bwd)"]:
+    for column in ["batch", "step s", "images/s", "images/hour", "G fwd+bwd", "D fwd+bwd (real+fake)", "GP (x̂, 2nd bwd)", "probe per log line"]:
         table.add_column(column, justify="right")
     for r in rows:
         parts = r["G_s"] + r["D_s"] + r["GP_s"]
         table.add_row(
             str(r["batch"]), f"{r['step_s']:.2f}", f"{r['images_per_s']:.2f}", f"{3600 * r['images_per_s']:,.0f}",
             *(f"{r[f'{k}_s']:.2f} s ({r[f'{k}_s'] / parts:.0%})" for k in ("G", "D", "GP")),
+            f"{r['probe_s']:.2f} s ({r['probe_share']:.2%} at one per {r['log_every']:,} images)",
         )
     Console().print(table)
     if args.json:
