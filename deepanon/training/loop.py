@@ -299,11 +299,12 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False)
 
 
 def drop_log_after(path: Path, images_seen: int) -> None:
-    """Remove the log records past the checkpoint a run resumes from: the resumed run logs those steps again."""
+    """Remove the log records past the checkpoint a run resumes from (the resumed run logs those steps again), and a
+    last line cut short by a crash."""
     if not path.is_file():
         return
     lines = path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if json.loads(line)["images"] <= images_seen]
+    kept = [line for line in lines if line.endswith("\n") and json.loads(line)["images"] <= images_seen]
     if len(kept) < len(lines):
         path.write_text("".join(kept))
 
