@@ -3,7 +3,7 @@
     python benchmarks/conditioning.py RUN [RUN ...] --data DATA_DIR [--faces 64]
 
 For every checkpoint in ``RUN/checkpoints`` the EMA generator is run on the first ``--faces`` held-out faces of
-``DATA_DIR/val`` (at the run's image size, face-box holes, no flip) and the table gives, next to the images seen:
+``DATA_DIR/val`` (at the run's image size and with its mask kind, no flip) and the table gives, next to the images seen:
 
 * ``z effect`` / ``pose effect``: :func:`deepanon.metrics.conditioning_effect`, the mean absolute change inside the
   hole (0-255) when z = 0 becomes z ~ N(0, 1) (fixed seed), and when each face gets the keypoints of another face;

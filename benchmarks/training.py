@@ -76,9 +76,9 @@ def measure(batch: int, args: argparse.Namespace) -> dict[str, float]:
     step_s = median_seconds(step, args.steps, sync)
     m.discriminator.requires_grad_(True)  # train_step leaves D frozen after its G step
     parts = {name: median_seconds(fn, args.steps, sync) for name, fn in (("G", g_part), ("D", d_part), ("GP", gp_part))}
-    grid = max(2, min(batch, cfg.grid_size))
-    z = torch.randn(grid, m.ema.config.latent_channels, 4, 4, device=device)
-    probe_s = median_seconds(lambda: conditioning_effect(m.ema, image[:grid], mask[:grid], pose[:grid], z), args.steps, sync)
+    grid = synthetic_batch(cfg.grid_size, cfg.image_size, 5, device)  # the loop probes grid_size faces, whatever the batch
+    z = torch.randn(cfg.grid_size, m.ema.config.latent_channels, 4, 4, device=device)
+    probe_s = median_seconds(lambda: conditioning_effect(m.ema, grid["image"], grid["mask"], grid["pose"], z), args.steps, sync)
     return {"batch": batch, "step_s": step_s, "images_per_s": batch / step_s, **{f"{k}_s": v for k, v in parts.items()},
             "probe_s": probe_s, "probe_share": probe_s / (probe_s + cfg.log_every / batch * step_s),
             "log_every": cfg.log_every}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -299,14 +300,22 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False)
 
 
 def drop_log_after(path: Path, images_seen: int) -> None:
-    """Remove the log records past the checkpoint a run resumes from (the resumed run logs those steps again), and a
-    last line cut short by a crash."""
+    """Remove the log records past the checkpoint a run resumes from (the resumed run logs those steps again) and any
+    line that does not parse (cut short by a crash); the file is replaced atomically."""
     if not path.is_file():
         return
     lines = path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if line.endswith("\n") and json.loads(line)["images"] <= images_seen]
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            if line.endswith("\n") and json.loads(line)["images"] <= images_seen:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s:%d: dropped a damaged log line", path, number)
     if len(kept) < len(lines):
-        path.write_text("".join(kept))
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
 
 
 def _fixed_batch(dataset: FaceDataset, size: int) -> torch.utils.data.DataLoader:

@@ -1,5 +1,5 @@
+import importlib
 import importlib.resources
-import importlib.util
 import sys
 
 import imageio.v3 as iio
@@ -23,7 +23,9 @@ def photos() -> dict[str, tuple[np.ndarray, tuple[int, int, int, int]]]:
 
 
 def available() -> list[DetectorName]:
-    if importlib.util.find_spec("yuface") is None:
+    try:
+        importlib.import_module("yuface")
+    except ImportError:
         return [n for n in DetectorName if n is not DetectorName.YUNET]
     return list(DetectorName)
 

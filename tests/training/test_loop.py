@@ -60,7 +60,7 @@ def test_resume_drops_log_records_past_the_checkpoint(fdf_root, tmp_path):
     run_train("--data", str(fdf_root), "--out", str(tmp_path), "--images", "12", "--log-every", "4", "--checkpoint-every", "8")
     latest_checkpoint(tmp_path).unlink()  # as if the run died after logging 12 images but before saving them
     with open(tmp_path / "log.jsonl", "a") as f:
-        f.write('{"images": 16, "d_lo')  # and in the middle of writing the next line
+        f.write('\n{"images": 16, "d_lo')  # a damaged line, and the run died in the middle of writing the next one
     run_train("--out", str(tmp_path), "--resume", "--images", "16", "--log-every", "4", "--checkpoint-every", "8")
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["images"] for r in records] == [4, 8, 12, 16]
