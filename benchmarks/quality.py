@@ -14,8 +14,9 @@ could reach) and ``real`` (the input itself, the ceiling for the realism proxy).
 * realism proxy: the fraction of faces in which YuNet (not CenterFace, which made the masks) finds a face;
 * privacy with dlib's 128-D face-recognition embedding (threshold 0.6): re-identification rate (anonymized vs its own
   original), the impostor rate of unrelated real pairs in the same run (with ``--labels``, FairFace's label CSV, also
-  among pairs of unrelated people of the same gender, race and age group), and rank-1 identification (nearest original
-  among all originals is its own; chance = 1/N);
+  among pairs of unrelated people of the same gender, race and age group, and a second table of the re-id and realism
+  rates by gender and by race), and rank-1 identification (nearest original among all originals is its own;
+  chance = 1/N);
 * Fréchet distance between the dlib embeddings of real and generated faces (an offline stand-in for FID, not FID);
 * conditioning sensitivity of ``ours`` on the first ``--sensitivity-faces`` faces: the mean absolute change inside the
   hole (0-255 scale) when z = 0 is replaced by z ~ N(0, 1), and when each face's keypoints are replaced by those of
@@ -96,16 +97,27 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
 
 
-def matched_pairs(data: Path, labels: Path, n: int) -> np.ndarray:
-    """Index pairs (i, j), i != j, of val faces of the same gender, race and age group (FairFace labels), each face
-    paired with the next face of its group in file order (the last with the first); groups of one are left out."""
+def face_labels(data: Path, labels: Path, n: int) -> list[tuple[str, str, str]]:
+    """(gender, race, age group) of each of the first ``n`` val faces, from FairFace's label CSV."""
     rows = {r["file"].split("/")[-1]: (r["gender"], r["race"], r["age"]) for r in csv.DictReader(labels.open())}
     sources = (data / "val" / "sources.txt").read_text().split()[:n]
+    return [rows[Path(name).name] for name in sources]
+
+
+def matched_pairs(groups_of_faces: list[tuple[str, str, str]]) -> np.ndarray:
+    """Index pairs (i, j), i != j, of faces of the same gender, race and age group, each face paired with the next
+    face of its group in file order (the last with the first); groups of one are left out."""
     groups: dict[tuple[str, str, str], list[int]] = {}
-    for i, name in enumerate(sources):
-        groups.setdefault(rows[Path(name).name], []).append(i)
+    for i, group in enumerate(groups_of_faces):
+        groups.setdefault(group, []).append(i)
     return np.array([(a, b) for members in groups.values() if len(members) > 1
                      for a, b in zip(members, np.roll(members, -1))], dtype=int).reshape(-1, 2)
+
+
+def by_group(values: np.ndarray, groups_of_faces: list[tuple[str, str, str]], field: int) -> dict[str, float]:
+    """Mean of ``values`` per gender (field 0) or race (field 1)."""
+    keys = np.array([g[field] for g in groups_of_faces])
+    return {key: float(values[keys == key].mean()) for key in sorted(set(keys))}
 
 
 def hole_box(hole: np.ndarray) -> np.ndarray:
@@ -174,7 +186,8 @@ def main() -> None:
     conditioning = conditioning_effect(ours, *(torch.stack([it[k] for it in picked]) for k in ("image", "mask", "pose")), latent)
     faces = {m: np.concatenate(v) for m, v in outputs.items()}
     hole = np.concatenate(masks) < 0.5
-    pairs = matched_pairs(args.data, args.labels, n) if args.labels else None
+    labels = face_labels(args.data, args.labels, n) if args.labels else None
+    pairs = matched_pairs(labels) if labels else None
     donors = (np.arange(n) + 1) % n
     if pairs is not None:
         donors[pairs[:, 0]] = pairs[:, 1]
@@ -193,7 +206,8 @@ def main() -> None:
         l1_out = np.array([d[~h].mean() if (~h).any() else 0.0 for d, h in zip(diff, hole)])
         ssim_all = np.concatenate([ssim(as_unit(out[i : i + CHUNK]), as_unit(real[i : i + CHUNK])).numpy()
                                    for i in range(0, n, CHUNK)])
-        found = np.mean([len(yunet.detect(np.ascontiguousarray(f))) > 0 for f in out])
+        found_each = np.array([len(yunet.detect(np.ascontiguousarray(f))) > 0 for f in out], dtype=float)
+        found = found_each.mean()
         emb = real_embeddings if method == "real" else np.stack([embed(f, b) for f, b in zip(out, boxes)])
         own = own_distance[method] = np.linalg.norm(emb - real_embeddings, axis=1)
         # pairwise distances by ‖a‖² + ‖b‖² − 2a·b (an (N, N, 128) difference tensor would not fit in memory)
@@ -210,15 +224,25 @@ def main() -> None:
             "rank1": float(rank1),
             "frechet_dlib": frechet(real_embeddings, emb),
         }
+        if labels:
+            rows[method]["by_group"] = {
+                name: {"reid_rate": by_group((own < MATCH_THRESHOLD).astype(float), labels, field),
+                       "realism_yunet": by_group(found_each, labels, field)}
+                for name, field in (("gender", 0), ("race", 1))
+            }
     impostor = np.linalg.norm(real_embeddings - np.roll(real_embeddings, 1, axis=0), axis=1)
     if pairs is not None:
         matched = np.linalg.norm(real_embeddings[pairs[:, 0]] - real_embeddings[pairs[:, 1]], axis=1)
         # faces alone in their group within the first n got the next face as donor: rate over the paired faces only
         rows["swap"]["reid_rate_same_group_donor"] = float(np.mean(own_distance["swap"][pairs[:, 0]] < MATCH_THRESHOLD))
+        paired_labels = [labels[i] for i in pairs[:, 0]]
+        same_group_by = {name: by_group((matched < MATCH_THRESHOLD).astype(float), paired_labels, field)
+                         for name, field in (("gender", 0), ("race", 1))}
     summary = {
         "faces": n,
         "impostor_rate": float(np.mean(impostor < MATCH_THRESHOLD)),
         "impostor_rate_same_group": float(np.mean(matched < MATCH_THRESHOLD)) if args.labels else None,
+        "impostor_rate_same_group_by_group": same_group_by if args.labels else None,
         "rank1_chance": 1 / n,
         "swap_donors": (f"same gender, race and age group for {len(pairs)} of {n} faces, the rest the next face"
                         if pairs is not None else "next face"),
@@ -244,6 +268,16 @@ def main() -> None:
     if pairs is not None:
         console.print(f"swap re-id over the {len(pairs)} faces with a same-group donor: "
                       f"{rows['swap']['reid_rate_same_group_donor']:.3f}")
+        groups = Table(title="By FairFace label: re-id rate / YuNet finds a face (same-group impostor rate)")
+        for column in ["group", "faces", "ours", "blur", "swap", "same-group impostor"]:
+            groups.add_column(column, justify="right")
+        for name, field in (("gender", 0), ("race", 1)):
+            for key in sorted({g[field] for g in labels}):
+                cells = [f"{rows[m]['by_group'][name]['reid_rate'][key]:.3f} / "
+                         f"{rows[m]['by_group'][name]['realism_yunet'][key]:.3f}" for m in ("ours", "blur", "swap")]
+                size = sum(g[field] == key for g in labels)
+                groups.add_row(key, str(size), *cells, f"{same_group_by[name].get(key, float('nan')):.3f}")
+        console.print(groups)
     console.print(f"ours, mean |change| in the hole (0-255) on {len(picked)} faces: z=0 -> z~N(0,1) "
                   f"{conditioning['z_effect']:.2f}, keypoints of another face {conditioning['pose_effect']:.2f}")
     if args.json:
