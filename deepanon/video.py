@@ -7,6 +7,7 @@ not grow with the video's length. The output is written to a temporary file and 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,18 @@ class VideoInfo:
     has_audio: bool
 
 
+_PRINTED_RATE = re.compile(r" Video: .*?, (\d+(?:\.\d+)?)(k?) (?:fps|tbr)")
+
+
+def _printed_rate(path: Path) -> float:
+    """The frame rate on ffmpeg's stream line, in the forms that imageio-ffmpeg does not parse ("1k fps" = 1000);
+    0 when there is none."""
+    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                            capture_output=True, text=True, check=False)
+    match = _PRINTED_RATE.search(result.stderr)
+    return float(match[1]) * (1000 if match[2] else 1) if match else 0.0
+
+
 def _open(path: Path, **params: list[str]) -> tuple[Iterator[bytes], dict]:
     """Start ffmpeg on ``path``: (frame reader, stream metadata); ``InputError`` when no video stream decodes."""
     try:
@@ -36,9 +49,11 @@ def _open(path: Path, **params: list[str]) -> tuple[Iterator[bytes], dict]:
     except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as err:
         first = str(err).strip().splitlines()
         raise InputError(f"{path}: not a readable video ({first[-1] if first else type(err).__name__})") from err
+    if meta.get("size") and not meta.get("fps"):
+        meta["fps"] = _printed_rate(path)
     if not meta.get("size") or not meta.get("fps"):
         reader.close()
-        raise InputError(f"{path}: no video stream")
+        raise InputError(f"{path}: no video stream" if not meta.get("size") else f"{path}: no frame rate")
     return reader, meta
 
 

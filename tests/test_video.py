@@ -102,3 +102,17 @@ def test_face_missed_by_the_detector_for_two_frames_is_still_covered(tmp_path, c
 )
 def test_frame_rate_recovers_the_exact_rate_from_two_decimals(printed, exact):
     assert frame_rate(printed) == exact
+
+
+def test_a_1000_fps_video_is_read_at_its_rate(tmp_path):
+    """ffmpeg prints 1000 fps as "1k fps", which imageio-ffmpeg does not parse: the rate is read from that line."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    clip = tmp_path / "fast.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=1000", "-t", "0.05", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    info = probe(clip)
+    assert info.fps == Fraction(1000) and info.size == (64, 48)
+    assert len(list(read_frames(clip))) == 50
