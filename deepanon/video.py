@@ -6,6 +6,7 @@ not grow with the video's length. The output is written to a temporary file and 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -28,6 +29,10 @@ class VideoInfo:
     duration: float
     has_audio: bool
 
+
+# ffmpeg applies a phone video's rotation while decoding, and imageio-ffmpeg then warns that the frame size differs
+# from the stored one; that is the intended upright size, so the warning is only noise for the user.
+logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
 
 _PRINTED_RATE = re.compile(r" Video: .*?, (\d+(?:\.\d+)?)(k?) (?:fps|tbr)")
 

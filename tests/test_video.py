@@ -1,5 +1,6 @@
 """Video end to end with a stand-in detector: frame count, fps, audio, atomic output, fail-closed frames."""
 
+import logging
 from fractions import Fraction
 
 import numpy as np
@@ -116,3 +117,22 @@ def test_a_1000_fps_video_is_read_at_its_rate(tmp_path):
     info = probe(clip)
     assert info.fps == Fraction(1000) and info.size == (64, 48)
     assert len(list(read_frames(clip))) == 50
+
+
+def test_a_rotated_phone_video_comes_out_upright_without_warnings(tmp_path, anonymizer, caplog):
+    """A clip stored 160×120 with a 90° display rotation is decoded upright (120×160) and written that way."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    stored, rotated, out = tmp_path / "stored.mp4", tmp_path / "rotated.mp4", tmp_path / "out.mp4"
+    subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "0.4",
+                    "-pix_fmt", "yuv420p", str(stored)], check=True)
+    subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-display_rotation", "90", "-i", str(stored), "-c", "copy",
+                    str(rotated)], check=True)
+    with caplog.at_level(logging.WARNING):
+        report = anonymize_video(Job(rotated, out), FixedDetector([]), anonymizer)
+    assert report.frames == 10 and probe(rotated).size == probe(out).size == (120, 160)
+    assert list(read_frames(out))[0].shape == (160, 120, 3)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.records
