@@ -22,6 +22,10 @@ import numpy as np
 from deepanon.io import InputError, publish
 
 
+# Output containers that hold the H.264 video and AAC audio written here (WebM and AVI do not: refused by name).
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     fps: Fraction
@@ -108,6 +112,10 @@ class VideoWriter:
 
     def __init__(self, path: Path, info: VideoInfo, source: Path, start: float | None = None, end: float | None = None) -> None:
         self.path = Path(path)
+        self.container = CONTAINERS.get(self.path.suffix.lower())
+        if self.container is None:
+            raise InputError(f"{path}: videos are written as H.264 + AAC, which {self.path.suffix or 'a name without a suffix'}"
+                             f" cannot hold; name the output {', '.join(CONTAINERS)}")
         self.source = Path(source)
         self.info = info
         self.start, self.end = start, end
@@ -140,7 +148,7 @@ class VideoWriter:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(self.video_tmp)]
         if self.info.has_audio:
             cmd += [*before, "-i", str(self.source), *after, "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac"]
-        cmd += ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", tmp]
+        cmd += ["-c:v", "copy", "-movflags", "+faststart", "-f", self.container, tmp]
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:

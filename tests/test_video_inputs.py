@@ -75,3 +75,15 @@ def test_missing_output_folder_is_created(tmp_path):
     clip = make(tmp_path / "c.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10")
     assert run(clip, "-o", tmp_path / "new" / "dir" / "o.mp4").exit_code == 0
     assert (tmp_path / "new" / "dir" / "o.mp4").is_file()
+
+
+def test_output_container_follows_the_name_and_webm_is_refused(tmp_path):
+    clip = make(tmp_path / "c.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10")
+    assert run(clip, "-o", tmp_path / "o.mkv").exit_code == 0
+    assert (tmp_path / "o.mkv").read_bytes()[:4] == bytes.fromhex("1a45dfa3")  # Matroska (EBML) header
+    assert len(list(read_frames(tmp_path / "o.mkv"))) == 10
+    assert run(clip, "-o", tmp_path / "o.mov").exit_code == 0
+    assert (tmp_path / "o.mov").read_bytes()[4:8] == b"ftyp"
+    result = run(clip, "-o", tmp_path / "o.webm")
+    assert result.exit_code == 1 and "o.webm" in result.output and ".mkv" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "o.mkv", "o.mov"]
