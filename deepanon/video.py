@@ -147,7 +147,7 @@ class VideoWriter:
         before, after = _time_params(self.start, self.end)
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(self.video_tmp)]
         if self.info.has_audio:
-            cmd += [*before, "-i", str(self.source), *after, "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac"]
+            cmd += [*before, "-i", str(self.source), *after, "-map", "0:v:0", "-map", "1:a?", "-c:a", "aac"]
         cmd += ["-c:v", "copy", "-movflags", "+faststart", "-f", self.container, tmp]
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -87,3 +87,12 @@ def test_output_container_follows_the_name_and_webm_is_refused(tmp_path):
     result = run(clip, "-o", tmp_path / "o.webm")
     assert result.exit_code == 1 and "o.webm" in result.output and ".mkv" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "o.mkv", "o.mov"]
+
+
+def test_every_audio_track_is_kept(tmp_path):
+    clip = make(tmp_path / "two.mkv", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10", "-f", "lavfi",
+                "-i", "sine=frequency=440:duration=1", "-f", "lavfi", "-i", "sine=frequency=880:duration=1",
+                "-map", "0", "-map", "1", "-map", "2", "-c:a", "libopus")
+    assert run(clip, "-o", tmp_path / "o.mp4").exit_code == 0
+    header = subprocess.run([FFMPEG, "-hide_banner", "-i", str(tmp_path / "o.mp4")], capture_output=True, text=True).stderr
+    assert header.count("Audio: aac") == 2 and header.count("Video: h264") == 1
