@@ -96,3 +96,13 @@ def test_every_audio_track_is_kept(tmp_path):
     assert run(clip, "-o", tmp_path / "o.mp4").exit_code == 0
     header = subprocess.run([FFMPEG, "-hide_banner", "-i", str(tmp_path / "o.mp4")], capture_output=True, text=True).stderr
     assert header.count("Audio: aac") == 2 and header.count("Video: h264") == 1
+
+
+def test_location_and_other_metadata_of_the_source_are_not_carried_over(tmp_path):
+    clip = make(tmp_path / "phone.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10", "-f", "lavfi",
+                "-i", "sine=duration=1", "-metadata", "location=+59.9139+010.7522/", "-metadata", "title=Ada at home",
+                "-c:a", "aac")
+    assert "+59.9139" in subprocess.run([FFMPEG, "-hide_banner", "-i", str(clip)], capture_output=True, text=True).stderr
+    assert run(clip, "-o", tmp_path / "o.mp4").exit_code == 0
+    header = subprocess.run([FFMPEG, "-hide_banner", "-i", str(tmp_path / "o.mp4")], capture_output=True, text=True).stderr
+    assert "Audio: aac" in header and "+59.9139" not in header and "Ada at home" not in header
