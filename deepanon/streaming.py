@@ -78,14 +78,20 @@ class Worker(Generic[T]):
         self.items: queue.Queue = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
         self.cancelled = threading.Event()
+        self.closing = threading.Event()
         self.thread = threading.Thread(target=self._run, name="deepanon-worker", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        # Polls instead of waiting for a wake-up: SIGTERM raises SystemExit in the submitting thread wherever it is,
+        # possibly inside Queue.put, and a wake-up lost there must not leave this thread (and the join) waiting forever.
         while True:
-            item = self.items.get()
-            if item is _DONE:
-                return
+            try:
+                item = self.items.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if self.closing.is_set() and self.items.empty():
+                    return
+                continue
             if self.error is None and not self.cancelled.is_set():
                 try:
                     self.handle(item)
@@ -97,13 +103,17 @@ class Worker(Generic[T]):
             raise self.error
 
     def submit(self, item: T) -> None:
-        self._raise()
-        self.items.put(item)
+        while True:
+            self._raise()
+            try:
+                self.items.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
 
     def _finish(self) -> None:
-        if self.thread.is_alive():
-            self.items.put(_DONE)
-            self.thread.join()
+        self.closing.set()
+        self.thread.join()
 
     def join(self) -> None:
         """Wait until every submitted item is handled; raise the first error of ``handle``."""

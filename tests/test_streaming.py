@@ -126,3 +126,24 @@ def test_leaving_a_worker_by_an_exception_drops_the_waiting_items():
             raise KeyboardInterrupt
     release.set()
     assert len(handled) <= 1  # at most the item already being handled when the exception left the block
+
+
+def test_worker_finishes_even_when_its_wake_ups_are_lost():
+    """SIGTERM raises SystemExit in the submitting thread, possibly inside Queue.put, where a wake-up of the worker can
+    be lost (a video once hung there on exit). Every wake-up is dropped here: the items must still all be handled and
+    leaving the worker must not hang."""
+    handled: list[int] = []
+    done = threading.Event()
+
+    def run() -> None:
+        with Worker(handled.append, depth=2) as worker:
+            time.sleep(0.05)  # the worker now waits on an empty queue
+            worker.items.not_empty.notify = lambda n=1: None
+            for item in range(5):
+                worker.submit(item)
+        done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    assert done.is_set() and handled == [0, 1, 2, 3, 4]
