@@ -47,6 +47,7 @@ from deepanon.training.masks import box_mask
 from deepanon.weights import load_generator
 
 MATCH_THRESHOLD = 0.6
+GROUP_FIELDS = (("gender", 0), ("race", 1))  # the label fields broken down by, as (name, index in face_labels)
 CHUNK = 256  # faces per SSIM call (the whole set at once needs tens of GB)
 
 
@@ -163,7 +164,7 @@ def main() -> None:
     n = min(args.limit, len(dataset))
     methods = ["real", "ours", "blur", "random"]
     outputs: dict[str, list[np.ndarray]] = {m: [] for m in methods}
-    masks, boxes, holes = [], [], []
+    masks, boxes = [], []
     start = time.perf_counter()
     with torch.no_grad():
         for first in range(0, n, args.batch_size):
@@ -173,7 +174,6 @@ def main() -> None:
             boxes += face_boxes
             if args.hole_scale != 1:
                 mask = torch.stack([box_mask(mask.shape[-1], grown(b, args.hole_scale)) for b in face_boxes])
-            holes += [hole_box(m[0].numpy() < 0.5) for m in mask]
             real = to_uint8(image)
             outputs["real"].append(real)
             outputs["ours"].append(to_uint8(ours(image * mask, mask, pose)))
@@ -186,6 +186,7 @@ def main() -> None:
     conditioning = conditioning_effect(ours, *(torch.stack([it[k] for it in picked]) for k in ("image", "mask", "pose")), latent)
     faces = {m: np.concatenate(v) for m, v in outputs.items()}
     hole = np.concatenate(masks) < 0.5
+    holes = [hole_box(h) for h in hole]
     labels = face_labels(args.data, args.labels, n) if args.labels else None
     pairs = matched_pairs(labels) if labels else None
     donors = (np.arange(n) + 1) % n
@@ -228,7 +229,7 @@ def main() -> None:
             rows[method]["by_group"] = {
                 name: {"reid_rate": by_group((own < MATCH_THRESHOLD).astype(float), labels, field),
                        "realism_yunet": by_group(found_each, labels, field)}
-                for name, field in (("gender", 0), ("race", 1))
+                for name, field in GROUP_FIELDS
             }
     impostor = np.linalg.norm(real_embeddings - np.roll(real_embeddings, 1, axis=0), axis=1)
     if pairs is not None:
@@ -237,7 +238,7 @@ def main() -> None:
         rows["swap"]["reid_rate_same_group_donor"] = float(np.mean(own_distance["swap"][pairs[:, 0]] < MATCH_THRESHOLD))
         paired_labels = [labels[i] for i in pairs[:, 0]]
         same_group_by = {name: by_group((matched < MATCH_THRESHOLD).astype(float), paired_labels, field)
-                         for name, field in (("gender", 0), ("race", 1))}
+                         for name, field in GROUP_FIELDS}
     summary = {
         "faces": n,
         "impostor_rate": float(np.mean(impostor < MATCH_THRESHOLD)),
@@ -271,7 +272,7 @@ def main() -> None:
         groups = Table(title="By FairFace label: re-id rate / YuNet finds a face (same-group impostor rate)")
         for column in ["group", "faces", "ours", "blur", "swap", "same-group impostor"]:
             groups.add_column(column, justify="right")
-        for name, field in (("gender", 0), ("race", 1)):
+        for name, field in GROUP_FIELDS:
             for key in sorted({g[field] for g in labels}):
                 cells = [f"{rows[m]['by_group'][name]['reid_rate'][key]:.3f} / "
                          f"{rows[m]['by_group'][name]['realism_yunet'][key]:.3f}" for m in ("ours", "blur", "swap")]

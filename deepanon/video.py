@@ -58,11 +58,9 @@ def _open(path: Path, **params: list[str]) -> tuple[Iterator[bytes], dict]:
     except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as err:
         first = str(err).strip().splitlines()
         raise InputError(f"{path}: not a readable video ({first[-1] if first else type(err).__name__})") from err
-    if meta.get("size") and not meta.get("fps"):
-        meta["fps"] = _printed_rate(path)
-    if not meta.get("size") or not meta.get("fps"):
+    if not meta.get("size"):
         reader.close()
-        raise InputError(f"{path}: no video stream" if not meta.get("size") else f"{path}: no frame rate")
+        raise InputError(f"{path}: no video stream")
     return reader, meta
 
 
@@ -83,7 +81,10 @@ def probe(path: Path) -> VideoInfo:
     """Read the stream metadata; ``InputError`` when the file has no decodable video stream."""
     reader, meta = _open(path)
     reader.close()
-    return VideoInfo(frame_rate(float(meta["fps"])), tuple(meta["size"]), float(meta.get("duration") or 0.0),
+    printed = meta.get("fps") or _printed_rate(path)
+    if not printed:
+        raise InputError(f"{path}: no frame rate")
+    return VideoInfo(frame_rate(float(printed)), tuple(meta["size"]), float(meta.get("duration") or 0.0),
                      "audio_codec" in meta)
 
 

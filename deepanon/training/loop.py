@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -25,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from deepanon.io import atomic_write
 from deepanon.metrics.conditioning import conditioning_effect
 from deepanon.models import Discriminator, Generator, ModelConfig
 from deepanon.models.precision import AUTOCAST_DTYPES, Precision
@@ -313,9 +313,7 @@ def drop_log_after(path: Path, images_seen: int) -> None:
         except (ValueError, KeyError, TypeError):
             log.warning("%s:%d: dropped a damaged log line", path, number)
     if len(kept) < len(lines):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(kept))
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: tmp.write_text("".join(kept)))
 
 
 def _fixed_batch(dataset: FaceDataset, size: int) -> torch.utils.data.DataLoader:
