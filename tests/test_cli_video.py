@@ -7,12 +7,12 @@ import subprocess
 import sys
 import time
 
-import imageio_ffmpeg
 import pytest
 from click.testing import CliRunner
 
 from deepanon.cli import main
 from deepanon.video import probe
+from tests.conftest import make_clip
 
 
 def test_video_cli_on_carphone(tmp_path, carphone_with_audio, weights):
@@ -31,8 +31,7 @@ def test_video_cli_on_carphone(tmp_path, carphone_with_audio, weights):
 
 def test_sigterm_mid_video_leaves_no_output_and_no_temporary_files(tmp_path):
     clip = tmp_path / "long.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc=duration=60:size=320x240:rate=25", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    make_clip(clip, "-f", "lavfi", "-i", "testsrc=duration=60:size=320x240:rate=25", "-pix_fmt", "yuv420p")
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     process = subprocess.Popen(
@@ -61,8 +60,7 @@ def test_memory_stays_flat_with_video_length(tmp_path):
     peaks = {}
     for seconds in (2, 16):
         clip = tmp_path / f"{seconds}s.mp4"
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                        f"testsrc=duration={seconds}:size=320x240:rate=25", "-pix_fmt", "yuv420p", str(clip)], check=True)
+        make_clip(clip, "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size=320x240:rate=25", "-pix_fmt", "yuv420p")
         peaks[seconds] = peak_rss_mib([sys.executable, "-m", "deepanon", "video", str(clip), "-o",
                                        str(tmp_path / f"o{seconds}.mp4"), "--replace", "blur", "--quiet"])
     # 8× the frames (50 -> 400): streaming keeps the peak within a few MiB (a buffered video would add ~80 MiB)

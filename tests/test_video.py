@@ -11,7 +11,7 @@ from deepanon.io import InputError
 from deepanon.pipeline import Anonymizer, FaceGenerator
 from deepanon.runner import Job, anonymize_video
 from deepanon.video import frame_rate, probe, read_frames
-from tests.conftest import FixedDetector
+from tests.conftest import FixedDetector, make_clip
 
 FACE = [60, 30, 120, 110]
 
@@ -107,13 +107,8 @@ def test_frame_rate_recovers_the_exact_rate_from_two_decimals(printed, exact):
 
 def test_a_1000_fps_video_is_read_at_its_rate(tmp_path):
     """ffmpeg prints 1000 fps as "1k fps", which imageio-ffmpeg does not parse: the rate is read from that line."""
-    import subprocess
-
-    import imageio_ffmpeg
-
-    clip = tmp_path / "fast.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=1000", "-t", "0.05", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    clip = make_clip(tmp_path / "fast.mp4", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=1000", "-t", "0.05",
+                     "-pix_fmt", "yuv420p")
     info = probe(clip)
     assert info.fps == Fraction(1000) and info.size == (64, 48)
     assert len(list(read_frames(clip))) == 50
@@ -121,16 +116,10 @@ def test_a_1000_fps_video_is_read_at_its_rate(tmp_path):
 
 def test_a_rotated_phone_video_comes_out_upright_without_warnings(tmp_path, anonymizer, caplog):
     """A clip stored 160×120 with a 90° display rotation is decoded upright (120×160) and written that way."""
-    import subprocess
-
-    import imageio_ffmpeg
-
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    stored, rotated, out = tmp_path / "stored.mp4", tmp_path / "rotated.mp4", tmp_path / "out.mp4"
-    subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "0.4",
-                    "-pix_fmt", "yuv420p", str(stored)], check=True)
-    subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-display_rotation", "90", "-i", str(stored), "-c", "copy",
-                    str(rotated)], check=True)
+    stored = make_clip(tmp_path / "stored.mp4", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "0.4",
+                       "-pix_fmt", "yuv420p")
+    rotated = make_clip(tmp_path / "rotated.mp4", "-display_rotation", "90", "-i", str(stored), "-c", "copy")
+    out = tmp_path / "out.mp4"
     with caplog.at_level(logging.WARNING):
         report = anonymize_video(Job(rotated, out), FixedDetector([]), anonymizer)
     assert report.frames == 10 and probe(rotated).size == probe(out).size == (120, 160)
