@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".avif"}
 MAX_PIXELS = 120_000_000  # 10000 × 12000; larger images are refused rather than exhausting memory
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# EXIF tags that --keep-metadata still drops: they can hold a preview picture of the original face (camera makers
+# put JPEG previews in the MakerNote; XMP can carry thumbnails; PrintIM is opaque). IFD1 (the thumbnail) is never
+# written by Pillow.
+EXIF_IFD = 0x8769
+OPAQUE_EXIF_TAGS = {EXIF_IFD: (0x927C,), None: (0x02BC, 0xC4A5)}  # MakerNote in the Exif IFD; XMP, PrintIM in IFD0
 
 
 class InputError(RuntimeError):
@@ -31,20 +37,32 @@ class LoadedImage:
     alpha: np.ndarray | None
     exif: bytes | None
     format: str | None
+    icc_profile: bytes | None = None
 
 
 def read_image(path: Path) -> LoadedImage:
-    """Decode ``path``; grayscale, palette, 16-bit, CMYK and alpha inputs become RGB (alpha kept aside)."""
+    """Decode ``path``; grayscale, palette, 16-bit, float, CMYK and alpha inputs become RGB (alpha kept aside).
+
+    A JPEG with extra pictures inside (MPO: a phone's depth or gain map, a stereo pair) is read as its primary picture;
+    animations and multi-page files are refused.
+    """
     try:
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise InputError(f"{path}: {im.width}x{im.height} is larger than the {MAX_PIXELS:,}-pixel limit")
-            if getattr(im, "n_frames", 1) > 1:
-                raise InputError(f"{path}: animated images ({im.n_frames} frames) are not supported; convert to a video")
-            im.load()
-            fmt = im.format
-            exif = im.info.get("exif")
-            im = ImageOps.exif_transpose(im)
+        with warnings.catch_warnings():
+            # Pillow warns on big images (refused below with a message) and on corrupt EXIF (ignored): not user news
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise InputError(f"{path}: {im.width}x{im.height} is larger than the {MAX_PIXELS:,}-pixel limit")
+                frames = getattr(im, "n_frames", 1)
+                if frames > 1 and im.format != "MPO":
+                    kind = "multi-page images" if im.format == "TIFF" else "animated images"
+                    advice = "save the page to anonymize as its own file" if im.format == "TIFF" else "convert to a video"
+                    raise InputError(f"{path}: {kind} ({frames} frames) are not supported; {advice}")
+                im.load()
+                fmt = im.format
+                exif = im.info.get("exif")
+                icc_profile = im.info.get("icc_profile")
+                im = ImageOps.exif_transpose(im)
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - a corrupt file can make any decoder raise anything; it is one bad input
@@ -54,16 +72,29 @@ def read_image(path: Path) -> LoadedImage:
         rgba = im.convert("RGBA")
         alpha = np.asarray(rgba)[..., 3].copy()
         im = rgba.convert("RGB")
-    elif im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if array.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(array / peak * 255 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    elif im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        im = Image.fromarray(to_uint8(np.asarray(im), im.mode)).convert("RGB")
     else:
         im = im.convert("RGB")
     pixels = np.ascontiguousarray(np.asarray(im))
     if pixels.shape[0] < 1 or pixels.shape[1] < 1:
         raise InputError(f"{path}: empty image")
-    return LoadedImage(pixels, alpha, exif, fmt)
+    return LoadedImage(pixels, alpha, exif, fmt, icc_profile)
+
+
+def to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
+    """8-bit values of a 16-bit (full range 65535, however dark the picture), 32-bit integer (65535 when any value
+    exceeds 255, else 255) or float (1.0, or the maximum when it exceeds 1) single-channel image."""
+    values = array.astype(np.float64)
+    if mode.startswith("I;16"):
+        peak = 65535.0
+    elif mode == "I":
+        peak = 65535.0 if values.max() > 255 else 255.0
+    else:
+        finite = values[np.isfinite(values)]
+        peak = max(1.0, float(finite.max())) if finite.size else 1.0
+        values = np.nan_to_num(values, nan=0.0, posinf=peak, neginf=0.0)
+    return np.clip(values / peak * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def publish(tmp: Path, path: Path) -> None:
@@ -94,16 +125,25 @@ def write_image(path: Path, pixels: np.ndarray, like: LoadedImage | None = None,
     im = Image.fromarray(pixels)
     if like is not None and like.alpha is not None and Path(path).suffix.lower() in {".png", ".webp", ".tif", ".tiff"}:
         im.putalpha(Image.fromarray(like.alpha))
-    options: dict = {}
-    suffix = Path(path).suffix.lower()
-    if suffix in {".jpg", ".jpeg"}:
-        options = {"quality": 95, "subsampling": 0}
-    if keep_metadata and like is not None and like.exif:
-        exif = Image.Exif()
-        exif.load(like.exif)
-        exif[0x0112] = 1  # pixels are already in display orientation
-        options["exif"] = exif.tobytes()
-    fmt = Image.registered_extensions().get(suffix)
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
     if fmt is None:
-        raise InputError(f"{path}: unknown output image format {suffix!r}")
+        raise InputError(f"{path}: unknown output image format {Path(path).suffix!r}")
+    options: dict = {"quality": 95, "subsampling": 0} if fmt == "JPEG" else {}
+    if like is not None and like.icc_profile and fmt in {"JPEG", "PNG", "TIFF", "WEBP"}:
+        options["icc_profile"] = like.icc_profile  # colours, not identity: kept so wide-gamut photos keep their look
+    if keep_metadata and like is not None and like.exif:
+        options["exif"] = kept_exif(like.exif)
     atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
+
+
+def kept_exif(raw: bytes) -> bytes:
+    """The EXIF that --keep-metadata writes: everything but the tags that can hide a picture of the face, with the
+    orientation reset (the pixels are already upright)."""
+    exif = Image.Exif()
+    exif.load(raw)
+    exif[0x0112] = 1
+    for ifd, tags in OPAQUE_EXIF_TAGS.items():
+        block = exif if ifd is None else exif.get_ifd(ifd)
+        for tag in tags:
+            block.pop(tag, None)
+    return exif.tobytes()

@@ -134,6 +134,7 @@ class FaceGenerator:
 
 
 BLUR_SIDE = 32
+PIXELATE_MIN_BLOCK = 3
 
 
 def cover(image: np.ndarray, box: Sequence[float], method: Replacement) -> None:
@@ -152,8 +153,10 @@ def cover(image: np.ndarray, box: Sequence[float], method: Replacement) -> None:
     if method is Replacement.SOLID:
         region[:] = 0
     elif method is Replacement.PIXELATE:
-        cells = max(1, min(rh, rw) // 8)
-        small = cv2.resize(region, (max(1, rw // cells), max(1, rh // cells)), interpolation=cv2.INTER_AREA)
+        # about 8 blocks across the short side, but never blocks under PIXELATE_MIN_BLOCK px: a 1-px block would
+        # leave a small face as it was
+        block = max(PIXELATE_MIN_BLOCK, min(rh, rw) // 8)
+        small = cv2.resize(region, (-(-rw // block), -(-rh // block)), interpolation=cv2.INTER_AREA)
         region[:] = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)
     else:
         # a Gaussian of sigma = 1/4 of the region, run on a copy at most BLUR_SIDE px a side (the same blur at a

@@ -74,6 +74,17 @@ def test_cover_modes_change_only_the_grown_box(astronaut, method):
         assert (image[60:170, 170:250] == 0).all()
 
 
+@pytest.mark.parametrize("method", [Replacement.BLUR, Replacement.PIXELATE, Replacement.SOLID])
+@pytest.mark.parametrize("side", [2, 5, 8, 12, 15, 16, 24, 40])
+def test_cover_modes_change_small_faces_too(method, side):
+    # noise, so a pixel left as it was shows; pixelate once left faces under 16 px untouched (1-px blocks)
+    noise = np.random.default_rng(side).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    image = noise.copy()
+    cover(image, [20, 20, 20 + side, 20 + side], method)
+    inside = changed_mask(image, noise)[20:20 + side, 20:20 + side]
+    assert inside.mean() > 0.9, f"{method.value} left {1 - inside.mean():.0%} of a {side}-px face unchanged"
+
+
 def test_frames_without_faces_pass_through_unchanged(astronaut, tiny_generator):
     result = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"))).anonymize([astronaut], [Detections.empty()])[0]
     assert result.faces == [] and np.array_equal(result.image, astronaut)

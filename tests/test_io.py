@@ -1,0 +1,70 @@
+"""Still-image decoding and writing: odd pixel formats, pictures inside files, what --keep-metadata keeps."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from deepanon.io import InputError, read_image, write_image
+
+
+def test_dark_16_bit_stays_dark_and_full_range_maps_to_8_bit(tmp_path):
+    ramp = np.arange(256, dtype=np.uint16).reshape(16, 16)
+    Image.fromarray(ramp).save(tmp_path / "dark.png")  # a 16-bit picture that only uses 0-255 of 0-65535
+    Image.fromarray(ramp * 257).save(tmp_path / "full.png")
+    dark, full = read_image(tmp_path / "dark.png").pixels, read_image(tmp_path / "full.png").pixels
+    assert dark.max() == 1  # 255 / 65535 of full scale, not stretched to white
+    assert np.array_equal(full[..., 0], ramp.astype(np.uint8))
+
+
+def test_float_image_in_0_1_is_scaled_to_8_bit(tmp_path):
+    values = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    Image.fromarray(values, mode="F").save(tmp_path / "float.tif")
+    pixels = read_image(tmp_path / "float.tif").pixels
+    assert np.abs(pixels[..., 0].astype(int) - np.round(values * 255)).max() <= 1
+
+
+def test_jpeg_with_a_second_picture_is_read_as_its_primary_one(tmp_path, astronaut):
+    # MPO: what phones and cameras write when they add a depth map, gain map or stereo view to a JPEG
+    second = Image.fromarray(np.zeros_like(astronaut))
+    Image.fromarray(astronaut).save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[second], quality=95)
+    pixels = read_image(tmp_path / "phone.jpg").pixels
+    assert np.abs(pixels.astype(int) - astronaut).mean() < 3
+
+
+def test_multi_page_tiff_is_refused_as_such(tmp_path):
+    pages = [Image.new("RGB", (8, 8), (v, v, v)) for v in (0, 255)]
+    pages[0].save(tmp_path / "scan.tif", save_all=True, append_images=pages[1:])
+    with pytest.raises(InputError, match="multi-page images .2 frames. are not supported; save the page"):
+        read_image(tmp_path / "scan.tif")
+
+
+def test_colour_profile_is_kept_even_without_metadata(tmp_path, astronaut):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    Image.fromarray(astronaut).save(tmp_path / "p3.jpg", icc_profile=profile)
+    write_image(tmp_path / "out.png", astronaut, like=read_image(tmp_path / "p3.jpg"))
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.info.get("icc_profile") == profile
+
+
+def test_keep_metadata_drops_the_maker_note_that_can_hold_a_face_preview(tmp_path, astronaut):
+    preview = io.BytesIO()
+    Image.fromarray(astronaut[60:180, 170:260]).save(preview, format="JPEG")
+    exif = Image.Exif()
+    exif[0x010F] = "TestCamera"
+    exif.get_ifd(0x8769)[0x927C] = b"Maker\x00" + preview.getvalue()
+    Image.fromarray(astronaut).save(tmp_path / "camera.jpg", exif=exif.tobytes())
+    assert preview.getvalue() in (tmp_path / "camera.jpg").read_bytes()
+    write_image(tmp_path / "kept.jpg", astronaut, like=read_image(tmp_path / "camera.jpg"), keep_metadata=True)
+    data = (tmp_path / "kept.jpg").read_bytes()
+    assert preview.getvalue()[:200] not in data and data.count(b"\xff\xd8") == 1  # one picture in the file: ours
+    with Image.open(tmp_path / "kept.jpg") as kept:
+        assert kept.getexif()[0x010F] == "TestCamera"
+
+
+def test_every_jpeg_name_gets_the_same_quality(tmp_path, astronaut):
+    for name in ("a.jpg", "a.jfif", "a.jpe"):
+        write_image(tmp_path / name, astronaut)
+    tables = [Image.open(tmp_path / name).quantization for name in ("a.jpg", "a.jfif", "a.jpe")]
+    assert tables[0] == tables[1] == tables[2]
