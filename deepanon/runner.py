@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepanon.detection import Detections
-from deepanon.io import InputError, read_image, write_image
+from deepanon.io import InputError, output_format, read_image, write_image
 from deepanon.pipeline import Anonymizer, FrameResult, Replacement, cover_frame
 from deepanon.streaming import Worker, prefetched
 from deepanon.tracking import FaceTracker
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 OUTPUT_TAG = "_anonymized"
+COMPARE_TAG = "_compare"
 PREFETCH_FRAMES = 2  # decoded frames waiting for detection
 
 
@@ -77,14 +78,18 @@ class Job:
 
 
 def find_inputs(paths: Iterable[Path], suffixes: set[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """Expand files and folders (recursively) into (file, root) pairs; return them and one error per bad path."""
+    """Expand files and folders (recursively) into (file, root) pairs; return them and one error per bad path.
+
+    In folders, hidden files and folders (an interrupted run's temporary files, macOS ``._`` files) and this tool's own
+    outputs (``*_anonymized``, ``*_anonymized_compare``) are skipped.
+    """
     found: list[tuple[Path, Path]] = []
     errors: list[str] = []
     for path in paths:
         if path.is_dir():
-            files = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes and not p.stem.endswith(OUTPUT_TAG)
-            )
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+                           and not p.stem.endswith((OUTPUT_TAG, OUTPUT_TAG + COMPARE_TAG))
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not files:
                 errors.append(f"{path}: no {'/'.join(sorted(suffixes))} files in this folder")
             found += [(p, path) for p in files]
@@ -95,20 +100,58 @@ def find_inputs(paths: Iterable[Path], suffixes: set[str]) -> tuple[list[tuple[P
     return found, errors
 
 
-def plan_outputs(inputs: list[tuple[Path, Path]], out: Path | None, suffix: str | None = None) -> list[Job]:
+def plan_outputs(inputs: list[tuple[Path, Path]], out: Path | None, suffix: str | None = None,
+                 media_suffixes: set[str] = frozenset(), folder: bool = False) -> list[Job]:
     """Without ``out``: ``<stem>_anonymized<ext>`` beside each input. With ``out``: the tree below each given folder is
-    mirrored under ``out`` (a single file goes straight into ``out``, or to ``out`` itself if it has a file suffix)."""
+    mirrored under ``out`` (a single file goes straight into ``out``, or to ``out`` itself if it has a file suffix,
+    is no folder and was not given as one, ``folder``: the user typed a trailing slash).
+
+    Several inputs need ``out`` to be a folder: an existing file, or a new name ending in one of ``media_suffixes``,
+    is refused.
+    """
+    if out is not None and len(inputs) > 1 and (out.is_file() or (not out.exists() and out.suffix.lower() in media_suffixes)):
+        raise InputError(f"{out}: {len(inputs)} inputs need an output folder, not a file name")
     jobs = []
     for source, root in inputs:
         ext = suffix or source.suffix
         if out is None:
             target = source.with_name(f"{source.stem}{OUTPUT_TAG}{ext}")
-        elif len(inputs) == 1 and out.suffix and not out.is_dir():
+        elif len(inputs) == 1 and out.suffix and not out.is_dir() and not folder:
             target = out
         else:
             target = (out / source.relative_to(root)).with_suffix(ext)
         jobs.append(Job(source, target))
     return jobs
+
+
+def compare_path(target: Path) -> Path:
+    """Where ``--compare`` writes the before | after picture of ``target``."""
+    return target.with_name(f"{target.stem}{COMPARE_TAG}{target.suffix}")
+
+
+def check_plan(jobs: list[Job], *, compare: bool = False, report: Path | None = None) -> None:
+    """Refuse, before any work, a plan that writes one path twice or over an input other than the job's own: two
+    inputs onto one output, or an output, a compare picture or the report onto another input. (An output onto its
+    own input is ``check_target``'s, per file, with ``--overwrite``.)"""
+    inputs = {job.source.resolve(): job.source for job in jobs}
+    written: dict[Path, str] = {}
+
+    def claim(path: Path, what: str, own_input: Path | None = None) -> None:
+        key = path.resolve()
+        if key in written:
+            raise InputError(f"{path}: {written[key]} and {what} would both be written there; choose other output names")
+        if key in inputs and key != own_input:
+            raise InputError(f"{path}: {what} would replace the input {inputs[key]}; choose another output")
+        written[key] = what
+
+    for job in jobs:
+        claim(job.target, f"the output of {job.source}", job.source.resolve())
+        if compare:
+            claim(compare_path(job.target), f"the compare picture of {job.source}")
+    if report is not None:
+        claim(report, "the report")
+        if report.is_dir():
+            raise InputError(f"{report}: the report path is a folder")
 
 
 def check_target(job: Job, overwrite: bool) -> None:
@@ -144,19 +187,24 @@ def anonymize_image(
 ) -> FileReport:
     """Read, detect, replace every face, write atomically. Raises ``InputError`` for unusable inputs."""
     report = FileReport(str(job.source))
+    output_format(job.target)
     image = read_image(job.source)
     try:
         detections = detector.detect(image.pixels)
     except Exception as err:  # noqa: BLE001 - without detections no face can be protected: write nothing
         raise InputError(f"{job.source}: face detection failed ({type(err).__name__}: {err}); nothing written") from err
     result = anonymizer.anonymize([image.pixels], [detections], [face_seeds(seed, range(len(detections.boxes)))])[0]
-    write_image(job.target, result.image, like=image, keep_metadata=keep_metadata)
+    if compare:  # written first and removed again if the output fails: a failed file leaves nothing
+        write_image(compare_path(job.target), side_by_side(image.pixels, result.image))
+    try:
+        write_image(job.target, result.image, like=image, keep_metadata=keep_metadata)
+    except BaseException:
+        if compare:
+            compare_path(job.target).unlink(missing_ok=True)
+        raise
     report.output = str(job.target)
     report.add(result, len(detections.boxes))
     report.faces = [face.to_dict() for face in result.faces]
-    if compare:
-        compare_path = job.target.with_name(f"{job.target.stem}_compare{job.target.suffix}")
-        write_image(compare_path, side_by_side(image.pixels, result.image))
     return report
 
 

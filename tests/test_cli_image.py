@@ -251,3 +251,81 @@ def test_an_unexpected_error_on_one_file_is_one_line_not_a_traceback(tmp_path, a
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "a.png: unexpected error (KeyError: 'a bug'); nothing written" in result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.png"]
+
+
+def test_a_plan_that_writes_a_path_twice_or_over_another_input_is_refused_before_any_work(tmp_path, astronaut):
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(astronaut).save(tmp_path / sub / "a.png")
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    Image.fromarray(astronaut).save(tmp_path / "c_compare.png")
+    hashes = {p: digest(p) for p in tmp_path.rglob("*.png")}
+    out = tmp_path / "out"
+    cases = {
+        "would both be written there": (tmp_path / "x/a.png", tmp_path / "y/a.png", "-o", out),
+        "would replace the input": (tmp_path / "x/a.png", tmp_path / "a.png", "-o", tmp_path),
+        "the compare picture of": (tmp_path / "c_compare.png", "-o", tmp_path / "c.png", "--compare"),
+        "the report would replace": (tmp_path / "x/a.png", "--report", tmp_path / "x/a.png"),
+        "need an output folder": (tmp_path / "x/a.png", tmp_path / "y/a.png", "-o", tmp_path / "new.png"),
+    }
+    for message, args in cases.items():
+        result = run(*args, "--replace", "blur")
+        assert result.exit_code == 1 and message in result.output, (message, result.output)
+        assert "Traceback" not in result.output
+    assert not out.exists() and not (tmp_path / "new.png").exists()
+    assert {p: digest(p) for p in tmp_path.rglob("*.png")} == hashes
+
+
+def test_report_folder_is_created_and_a_folder_as_report_is_one_line(tmp_path, astronaut):
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    report = tmp_path / "reports" / "deep" / "r.json"
+    assert run(source, "--replace", "blur", "--report", report).exit_code == 0
+    assert json.loads(report.read_text())["files"][0]["faces_found"] == 1
+    result = run(source, "--replace", "blur", "--overwrite", "--report", tmp_path / "reports")
+    assert result.exit_code == 1 and "the report path is a folder" in result.output and "Traceback" not in result.output
+
+
+def test_a_rerun_on_a_folder_skips_its_own_outputs_and_hidden_files(tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    (tmp_path / ".a.x1y2.partial.png").write_bytes(b"left by a killed run")
+    (tmp_path / "._a.png").write_bytes(b"macOS resource fork")
+    for _ in range(2):
+        result = run(tmp_path, "--replace", "blur", "--compare")
+        assert result.exit_code == 0 and "1 file(s) written" in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "a.png", "a_anonymized.png", "a_anonymized_compare.png"]
+
+
+def test_trailing_slash_makes_a_folder_and_odd_names_fail_before_decoding(tmp_path, astronaut):
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    assert run(source, "--replace", "blur", "-o", f"{tmp_path / 'results.v2'}/").exit_code == 0
+    assert (tmp_path / "results.v2" / "a.png").is_file()
+    (tmp_path / "noext").write_bytes(source.read_bytes())
+    result = run(tmp_path / "noext", "--replace", "blur")
+    assert result.exit_code == 1 and "cannot write an image named without a suffix" in result.output
+    assert not (tmp_path / "noext_anonymized").exists()
+
+
+def test_a_failed_compare_picture_leaves_no_output(tmp_path, astronaut):
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    (tmp_path / "out" / "a_compare.png").mkdir(parents=True)  # the compare picture cannot be written there
+    result = run(source, "--replace", "blur", "-o", tmp_path / "out", "--compare")
+    assert result.exit_code == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_compare.png"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--device", "mps"), "unknown device 'mps'"),
+    (("--device", "meta"), "unknown device 'meta'"),
+    (("--truncation", "0.5"), "add --seed"),
+    (("--seed", str(2**64)), "--seed"),
+])
+def test_bad_generator_options_are_one_line_errors(tmp_path, astronaut, weights, args, message):
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    result = run(source, "--weights", weights, *args)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "a_anonymized.png").exists()

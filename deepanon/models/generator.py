@@ -39,17 +39,12 @@ class IConvBlock(nn.Module):
 def truncated_latent(
     shape: tuple[int, ...], truncation: float | None = None, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """N(0, 1) latent; with ``truncation`` t every entry with |z| ≥ t is redrawn until all lie inside (-t, t)."""
-    z = torch.randn(shape, generator=generator)
+    """N(0, 1) latent; with ``truncation`` t, the normal truncated to (-t, t) (the truncation trick)."""
     if truncation is None:
-        return z
+        return torch.randn(shape, generator=generator)
     if truncation <= 0:
         raise ValueError(f"truncation must be > 0, got {truncation}")
-    outside = z.abs() >= truncation
-    while outside.any():
-        z[outside] = torch.randn(int(outside.sum()), generator=generator)
-        outside = z.abs() >= truncation
-    return z
+    return torch.nn.init.trunc_normal_(torch.empty(shape), a=-truncation, b=truncation, generator=generator)
 
 
 class Generator(nn.Module):

@@ -98,6 +98,14 @@ def test_truncated_latent_stays_inside_the_bound():
         truncated_latent((1,), truncation=0.0)
 
 
+def test_truncated_latent_has_the_truncated_normal_spread_and_a_tiny_bound_returns_at_once():
+    # N(0, 1) truncated to (-1, 1): variance 1 - 2·φ(1) / (2·Φ(1) - 1) = 0.29112, std 0.53955
+    z = truncated_latent((100_000,), truncation=1.0, generator=torch.Generator().manual_seed(1))
+    assert abs(float(z.std()) - 0.53955) < 0.005 and abs(float(z.mean())) < 0.01
+    tiny = truncated_latent((32, 4, 4), truncation=1e-9, generator=torch.Generator().manual_seed(1))
+    assert tiny.abs().max() <= 1e-9  # rejection sampling never finished at this bound
+
+
 def test_bf16_autocast_matches_fp32_inside_the_hole_and_exactly_outside(models_k7):
     g, _ = models_k7
     image, certainty, pose = face_batch(2, 7)
