@@ -31,7 +31,7 @@ class FaceCrop:
         """Square the box around its centre and grow it to ``expand`` × the box's longer side."""
         x0, y0, x1, y1 = (float(v) for v in box)
         if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 - x0 < 1 or y1 - y0 < 1:
-            raise ValueError(f"degenerate face box {box}")
+            raise ValueError("degenerate face box (under 1 px a side, or not finite)")
         side = max(2, int(math.ceil(max(x1 - x0, y1 - y0) * expand)))
         left = int(round((x0 + x1) / 2 - side / 2))
         top = int(round((y0 + y1) / 2 - side / 2))
