@@ -238,7 +238,7 @@ def anonymize_video(
         # decoding (ffmpeg reader thread) | detection + tracking (this thread) | generation, paste, encoding (worker)
         with Worker(flush, depth=1) as worker:
             batch: list[tuple[np.ndarray, Detections, np.ndarray, int, bool]] = []
-            for index, frame in enumerate(prefetched(read_frames(job.source, start, end), depth=PREFETCH_FRAMES)):
+            for index, frame in enumerate(prefetched(read_frames(job.source, start, end, info.fps), depth=PREFETCH_FRAMES)):
                 failed = False
                 try:
                     detections = detector.detect(frame)

@@ -44,16 +44,21 @@ _PRINTED_RATE = re.compile(r" Video: .*?, (\d+(?:\.\d+)?)(k?) (?:fps|tbr)")
 def _printed_rate(path: Path) -> float:
     """The frame rate on ffmpeg's stream line, in the forms that imageio-ffmpeg does not parse ("1k fps" = 1000);
     0 when there is none."""
-    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", _ffmpeg_path(path)],
                             capture_output=True, text=True, check=False)
     match = _PRINTED_RATE.search(result.stderr)
     return float(match[1]) * (1000 if match[2] else 1) if match else 0.0
 
 
+def _ffmpeg_path(path: Path) -> str:
+    """``path`` as ffmpeg must see it: absolute, so a name like ``subfile:x.mp4`` is not taken for a protocol."""
+    return str(Path(path).absolute())
+
+
 def _open(path: Path, **params: list[str]) -> tuple[Iterator[bytes], dict]:
     """Start ffmpeg on ``path``: (frame reader, stream metadata); ``InputError`` when no video stream decodes."""
     try:
-        reader = imageio_ffmpeg.read_frames(str(path), **params)
+        reader = imageio_ffmpeg.read_frames(_ffmpeg_path(path), **params)
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as err:
         first = str(err).strip().splitlines()
@@ -94,9 +99,18 @@ def _time_params(start: float | None, end: float | None) -> tuple[list[str], lis
     return before, after
 
 
-def read_frames(path: Path, start: float | None = None, end: float | None = None) -> Iterator[np.ndarray]:
-    """Yield uint8 HxWx3 RGB frames between ``start`` and ``end`` seconds."""
+def read_frames(
+    path: Path, start: float | None = None, end: float | None = None, fps: Fraction | None = None
+) -> Iterator[np.ndarray]:
+    """Yield uint8 HxWx3 RGB frames between ``start`` and ``end`` seconds, at the constant rate ``fps`` if given.
+
+    A variable-frame-rate video (most phone videos) is resampled to ``fps`` by its timestamps, frames repeated or
+    dropped, so that frame n is shown at n / fps as in the source: the writer encodes at that rate, and without this
+    ffmpeg's own choice of rate (the stream's "tbr") stretched a 30-then-24 fps clip by 10 % against its audio.
+    """
     before, after = _time_params(start, end)
+    if fps is not None:
+        after += ["-fps_mode", "cfr", "-r", f"{fps.numerator}/{fps.denominator}"]
     reader, meta = _open(path, input_params=before, output_params=after)
     w, h = meta["size"]
     try:
@@ -124,7 +138,7 @@ class VideoWriter:
         os.close(fd)
         self.video_tmp = Path(tmp)
         self.writer = imageio_ffmpeg.write_frames(
-            str(self.video_tmp),
+            _ffmpeg_path(self.video_tmp),
             info.size,
             fps=info.fps,
             quality=8,
@@ -146,10 +160,12 @@ class VideoWriter:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}")
         os.close(fd)
         before, after = _time_params(self.start, self.end)
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(self.video_tmp)]
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", _ffmpeg_path(self.video_tmp)]
         if self.info.has_audio:
-            cmd += [*before, "-i", str(self.source), *after, "-map", "0:v:0", "-map", "1:a?", "-c:a", "aac"]
-        cmd += ["-c:v", "copy", "-movflags", "+faststart", "-f", self.container, tmp]
+            cmd += [*before, "-i", _ffmpeg_path(self.source), *after, "-map", "0:v:0", "-map", "1:a?", "-c:a", "aac"]
+        # nothing of the source's metadata: no global tags, no chapter titles, no stream titles ("Recorded by …")
+        cmd += ["-map_metadata", "-1", "-map_metadata:s:a", "-1", "-map_chapters", "-1"]
+        cmd += ["-c:v", "copy", "-movflags", "+faststart", "-f", self.container, _ffmpeg_path(Path(tmp))]
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:

@@ -23,13 +23,41 @@ def test_odd_frame_size_is_padded_by_at_most_one_pixel(tmp_path):
     assert len(list(read_frames(out))) == 10
 
 
-def test_variable_frame_rate_keeps_every_frame(tmp_path):
-    clip = make_clip(tmp_path / "vfr.mkv", "-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10",
-                "-vf", "setpts='if(lt(N,10),PTS,PTS*2)'", "-fps_mode", "vfr")
-    frames_in = len(list(read_frames(clip)))
+def test_variable_frame_rate_stays_in_time(tmp_path):
+    # a phone-style clip: 45 frames at 30 fps, then 36 at 24 fps (3.0 s); frame 60, shown at 1.5 + 15/24 = 2.125 s, is
+    # white. Read at ffmpeg's own rate (30, "tbr") and encoded at the average one, it came out 10 % too long.
+    clip = make_clip(tmp_path / "vfr.mov", "-f", "lavfi", "-i", "color=black:size=160x120:rate=30", "-frames:v", "81",
+                     "-vf", "drawbox=color=white:t=fill:enable='eq(n,60)',setpts='if(lt(N,45),N/30,1.5+(N-45)/24)/TB'",
+                     "-fps_mode", "passthrough", "-enc_time_base", "1/600", "-pix_fmt", "yuv420p")
+    info = probe(clip)
+    assert abs(float(info.fps) - 81 / 2.97) < 0.5 and abs(info.duration - 2.97) < 0.05
     out = tmp_path / "o.mp4"
     assert run(clip, "-o", out).exit_code == 0
-    assert len(list(read_frames(out))) == frames_in
+    frames = list(read_frames(out))
+    fps = float(probe(out).fps)
+    assert abs(len(frames) / fps - 2.97) < 2 / fps  # same length as the source
+    flash = [i for i, frame in enumerate(frames) if frame.mean() > 128]
+    assert flash and abs(flash[0] / fps - 2.125) < 1 / fps  # shown when the source shows it
+
+
+def test_chapters_and_stream_titles_are_not_carried_over(tmp_path):
+    chapters = tmp_path / "chapters.txt"
+    chapters.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=Meeting with John Doe\n")
+    clip = make_clip(tmp_path / "talk.mkv", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10",
+                     "-f", "lavfi", "-i", "sine=duration=1", "-i", chapters, "-map", "0", "-map", "1",
+                     "-map_chapters", "2", "-metadata:s:a:0", "title=Recorded by Alice Smith")
+    assert "John Doe" in stream_header(clip) and "Alice Smith" in stream_header(clip)
+    out = tmp_path / "o.mkv"
+    assert run(clip, "-o", out).exit_code == 0
+    header = stream_header(out)
+    assert "Audio: aac" in header and "John Doe" not in header and "Alice Smith" not in header and "Chapter" not in header
+
+
+def test_a_name_that_looks_like_an_ffmpeg_protocol_is_read_as_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_clip(tmp_path / "subfile:x.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10")
+    assert run("subfile:x.mp4", "-o", "out.mp4").exit_code == 0
+    assert len(list(read_frames(tmp_path / "out.mp4"))) == 10
 
 
 @pytest.mark.parametrize("kind", ["audio-only", "empty", "text", "truncated"])
