@@ -275,7 +275,7 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Data folder to write (FDF layout, read by `deepanon train`).")
 @click.option("--split", default="train", show_default=True, help="Split name: train or val.")
 @click.option("--expand", type=click.FloatRange(min=1.0), default=1.25, show_default=True, help="Crop side / face box side; saved with the data and, after training, with the weights.")
-@click.option("--size", type=int, default=128, show_default=True, help="Crop resolution.")
+@click.option("--size", type=click.IntRange(8), default=128, show_default=True, help="Crop resolution.")
 @click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True)
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Score a face needs to count.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N images (sorted by path).")

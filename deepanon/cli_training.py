@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -13,9 +16,34 @@ from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
+from deepanon.io import atomic_write
 from deepanon.training.config import PRESETS, DatasetKind, MaskKind, Penalty, Precision, TrainConfig
 
 log = logging.getLogger(__name__)
+
+
+def one_line(err: BaseException) -> str:
+    """The line of an error message meant for the user; for an error re-raised from a data loader worker (its message
+    holds the worker's traceback) the original error's own last line, without its class name."""
+    lines = [line for line in str(err).strip().splitlines() if line.strip()] or [type(err).__name__]
+    if "Original Traceback" in str(err):
+        return re.sub(r"^[\w.]+: ", "", lines[-1].strip())
+    return lines[0]
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Any error of train, export or eval becomes one line and exit 1, never a traceback (``-v`` logs it)."""
+    try:
+        yield
+    except (click.ClickException, click.Abort, KeyboardInterrupt):
+        raise
+    except (ValueError, OSError, RuntimeError) as err:  # bad data, files, devices: the message says what
+        log.debug("error", exc_info=True)
+        raise click.ClickException(one_line(err)) from err
+    except Exception as err:  # noqa: BLE001 - a bug still ends in one line; -v shows where
+        log.debug("unexpected error", exc_info=True)
+        raise click.ClickException(f"unexpected error ({type(err).__name__}: {one_line(err)}); -v for details") from err
 
 
 def _choice(enum: type[Enum]) -> click.Choice:
@@ -31,7 +59,9 @@ def _to_field(name: str, value: Any) -> tuple[str, Any]:
     enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision}
     if name == "plain_conv":
         return "imputed", not value
-    if name in ("data", "out", "boxes", "landmarks") and value is not None:
+    if name in ("data", "boxes", "landmarks") and value is not None:
+        value = str(Path(value).absolute())  # export finds the data's crop geometry from any working folder
+    if name == "out" and value is not None:
         value = str(value)
     return _FIELD.get(name, name), enums[name](value) if name in enums and value is not None else value
 
@@ -93,7 +123,7 @@ def train(ctx: click.Context, **options: Any) -> None:
     from deepanon.training import loop
     from deepanon.training.distributed import Process, resolve_device
 
-    try:
+    with one_line_errors():
         cfg = build_config(ctx, options)
         if options["dry_run"]:
             train_set, _ = loop.datasets(cfg)
@@ -102,8 +132,6 @@ def train(ctx: click.Context, **options: Any) -> None:
             click.echo(f"{len(train_set)} training images, K={train_set.num_keypoints}")
             return
         run_dir = loop.train(cfg, resume=options["resume"])
-    except (ValueError, FileNotFoundError) as err:
-        raise click.ClickException(str(err)) from err
     log.info("run folder: %s", run_dir)
 
 
@@ -124,19 +152,28 @@ def export(run_dir: Path, output: Path, expand: float | None, half: bool) -> Non
     from deepanon.training.loop import ema_generator
     from deepanon.weights import save_generator
 
+    if output.suffix != ".safetensors":
+        raise click.BadParameter("name the weights file *.safetensors (its config is written beside it as .json)",
+                                 param_hint="-o")
     path = latest_checkpoint(run_dir)
     if path is None:
         raise click.ClickException(f"{run_dir}: no checkpoint found")
-    state = load_checkpoint(path)
-    if expand is None:
-        prepared = Path(state["config"]["data"]) / "train" / "prepare_report.json"
-        expand = json.loads(prepared.read_text())["expand"] if prepared.is_file() else DEFAULT_EXPAND
-    output.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {
-        "images_seen": state["images_seen"], "checkpoint": path.name, "train_config": state["config"],
-        "crop": {"expand": expand},
-    }
-    digest = save_generator(output, ema_generator(state), metadata=metadata, dtype=torch.float16 if half else None)
+    with one_line_errors():
+        state = load_checkpoint(path)
+        if expand is None:
+            prepared = Path(state["config"]["data"]) / "train" / "prepare_report.json"
+            if prepared.is_file():
+                expand = json.loads(prepared.read_text())["expand"]
+            else:
+                expand = DEFAULT_EXPAND
+                log.warning("%s not found: crop expand %.2f assumed; pass --expand if the data was prepared with "
+                            "another", prepared, expand)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        metadata = {
+            "images_seen": state["images_seen"], "checkpoint": path.name, "train_config": state["config"],
+            "crop": {"expand": expand},
+        }
+        digest = save_generator(output, ema_generator(state), metadata=metadata, dtype=torch.float16 if half else None)
     click.echo(f"{output}  sha256 {digest}  ({state['images_seen']} images, crop expand {expand})")
 
 
@@ -150,8 +187,8 @@ def export(run_dir: Path, output: Path, expand: float | None, half: bool) -> Non
 @click.option("--boxes", type=click.Path(dir_okay=False, path_type=Path), help="Folder dataset: boxes file.")
 @click.option("--landmarks", type=click.Path(dir_okay=False, path_type=Path), help="Folder dataset: landmarks file.")
 @click.option("--mask", type=_choice(MaskKind), help="face-box (FDF default) or center (folder default).")
-@click.option("--limit", type=int, default=10_000, show_default=True, help="Evaluate the first N images.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=10_000, show_default=True, help="Evaluate the first N images.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write results here.")
 @click.option("--lpips-alexnet", type=click.Path(dir_okay=False, path_type=Path),
@@ -166,18 +203,17 @@ def evaluate(data: Path, weights: Path, dataset: str, split: str, boxes: Path | 
              lpips_alexnet: Path | None, lpips_linear: Path | None, fid_inception: Path | None) -> None:
     """L1, L2, PSNR, SSIM of a generator (z = 0) on the first --limit images; prints a table and optionally JSON."""
     from deepanon.metrics import evaluate as run_evaluation
-    from deepanon.metrics.backbones import BackboneError
     from deepanon.metrics.fid import InceptionFeatures
     from deepanon.metrics.lpips import LPIPS
-    from deepanon.training.data import DataLayoutError, fdf_dataset, folder_dataset
+    from deepanon.training.data import fdf_dataset, folder_dataset
     from deepanon.training.distributed import resolve_device
-    from deepanon.weights import WeightsError, load_generator
+    from deepanon.weights import load_generator
 
     if (lpips_alexnet is None) != (lpips_linear is None):
         raise click.UsageError("LPIPS needs both --lpips-alexnet and --lpips-linear")
     kind = DatasetKind(dataset)
     mask_kind = MaskKind(mask) if mask else MaskKind.FACE_BOX if kind is DatasetKind.FDF else MaskKind.CENTER
-    try:
+    with one_line_errors():
         generator, _ = load_generator(weights)
         size = generator.config.image_size
         if kind is DatasetKind.FDF:
@@ -190,8 +226,6 @@ def evaluate(data: Path, weights: Path, dataset: str, split: str, boxes: Path | 
         fid = InceptionFeatures(fid_inception) if fid_inception else None
         results = run_evaluation(generator, data_set, batch_size=batch_size, limit=limit, device=resolve_device(device),
                                  lpips=lpips, fid=fid)
-    except (ValueError, DataLayoutError, WeightsError, BackboneError) as err:
-        raise click.ClickException(str(err)) from err
     table = Table(title=f"{weights.name} on {data} ({results['images']} images, z = 0)")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -202,4 +236,6 @@ def evaluate(data: Path, weights: Path, dataset: str, split: str, boxes: Path | 
         table.add_row(name.upper(), f"skipped: {reason}")
     Console().print(table)
     if json_path is not None:
-        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        with one_line_errors():
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(results, indent=2) + "\n"))

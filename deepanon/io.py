@@ -100,10 +100,15 @@ def to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
 def publish(tmp: Path, path: Path) -> None:
     """Give a finished temporary file the usual permissions (0666 minus the umask; mkstemp makes 0600) and rename it
     onto ``path``."""
+    os.chmod(tmp, 0o666 & ~current_umask())
+    os.replace(tmp, path)
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: set back at once)."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+    return umask
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

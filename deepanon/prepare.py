@@ -9,6 +9,8 @@ Written: ``<out>/<split>/images/<size>/<i>.png``, ``landmarks.npy`` (N×5×2 in 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from PIL import Image
 
 from deepanon.detection.base import Detector
 from deepanon.geometry import FaceCrop
-from deepanon.io import IMAGE_SUFFIXES, InputError, read_image
+from deepanon.io import IMAGE_SUFFIXES, InputError, current_umask, read_image
 
 
 @dataclass
@@ -42,9 +44,45 @@ def prepare_split(
     limit: int | None = None,
     on_image: Callable[[], None] | None = None,
 ) -> PrepareReport:
-    """Detect, filter and re-crop every image below ``images`` into ``out/split``; return what was kept and dropped."""
+    """Detect, filter and re-crop every image below ``images`` into ``out/split``; return what was kept and dropped.
+
+    The split is built in a temporary folder beside it and put in place only when complete and not empty: an
+    interrupted run, or one that keeps no face, leaves an existing ``out/split`` as it was.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=out, prefix=f".{split}.partial-"))
+    building.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would stay on the finished split
+    try:
+        report = _write_split(images, building, detector, size=size, expand=expand, limit=limit, on_image=on_image)
+        if report.kept:
+            _replace_folder(building, out / split)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return report
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Put the folder ``new`` at ``target``, removing what was there only once ``new`` is in place."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+        target.rename(old / target.name)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def _write_split(
+    images: Path,
+    split_dir: Path,
+    detector: Detector,
+    *,
+    size: int,
+    expand: float,
+    limit: int | None,
+    on_image: Callable[[], None] | None,
+) -> PrepareReport:
     sources = sorted(p for p in images.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    split_dir = out / split
     image_dir = split_dir / "images" / str(size)
     image_dir.mkdir(parents=True, exist_ok=True)
     (split_dir / "bounding_box").mkdir(exist_ok=True)

@@ -1,6 +1,7 @@
 """`deepanon prepare`: training crops agree with the crops the anonymizer cuts from photos."""
 
 import json
+import os
 
 import numpy as np
 from click.testing import CliRunner
@@ -50,3 +51,40 @@ def test_prepare_writes_the_fdf_layout_and_reports_drops(tmp_path, astronaut, gr
     # check allows (this face moved 4 px down differs by 24, 8 px by 34; mirrored 54, RGB as BGR 49)
     x0, y0, x1, y1 = (int(v) for v in training_box)
     assert np.abs(pixels_training - pixels_inference)[y0:y1, x0:x1].mean() < 30
+
+
+def test_a_failed_or_interrupted_prepare_leaves_the_existing_split_as_it_was(tmp_path, astronaut, monkeypatch):
+    photos, empty = tmp_path / "photos", tmp_path / "noface"
+    photos.mkdir()
+    empty.mkdir()
+    for i in range(3):
+        Image.fromarray(astronaut[30:230, 110:310]).resize((128, 128)).save(photos / f"{i}.png")
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(empty / "grey.png")
+    out = tmp_path / "data"
+
+    def prepare(images):
+        return CliRunner().invoke(main, ["prepare", "--images", str(images), "--out", str(out), "--quiet"])
+
+    assert prepare(photos).exit_code == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert len(before) == 3 + 4  # 3 crops, landmarks, boxes, sources, report
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "train").stat().st_mode & 0o777 == 0o777 & ~umask  # not the temporary folder's 0700
+    result = prepare(empty)  # keeps no face: nothing replaced
+    assert result.exit_code == 1 and "no usable face photos" in result.output
+
+    calls = []
+
+    def interrupted(self, pixels):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, pixels)
+
+    detector_type = type(create_detector())
+    original = detector_type.detect
+    monkeypatch.setattr(detector_type, "detect", interrupted)
+    assert prepare(photos).exit_code != 0  # stopped after one new crop was written
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # no half-built split, no temporary folders left

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import tempfile
 from pathlib import Path
@@ -39,5 +40,12 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint without unpickling code (``weights_only=True``)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Read a checkpoint without unpickling code (``weights_only=True``); ``ValueError`` when it is cut short, not a
+    checkpoint or holds anything but tensors and plain values."""
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}); delete it to use the one before") from err
+    if not isinstance(state, dict) or "images_seen" not in state:
+        raise ValueError(f"{path}: not a deepanon training checkpoint")
+    return state

@@ -26,6 +26,7 @@ An evaluation key is a plain index: no flip and a fixed mask (face box, or the c
 
 from __future__ import annotations
 
+import pickle
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,12 +100,15 @@ class FaceDataset(Dataset):
         path = self.images[index]
         if not path.is_file():
             raise DataLayoutError(f"{path}: image file is missing")
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            original = im.size
-            if im.size != (s, s):
-                im = im.resize((s, s), Image.BICUBIC)
-            image = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 127.5 - 1
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB")
+                original = im.size
+                if im.size != (s, s):
+                    im = im.resize((s, s), Image.BICUBIC)
+                image = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 127.5 - 1
+        except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for corrupt and truncated files
+            raise DataLayoutError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
         pose = torch.from_numpy(self.landmarks[index])
         if position is None:
             mask = box_mask(s, self._box(index, original)) if self.mask is MaskKind.FACE_BOX else center_mask(s)
@@ -127,9 +131,13 @@ class FaceDataset(Dataset):
 
 
 def _load_array(path: Path) -> np.ndarray:
-    if path.suffix == ".torch":
-        return torch.load(path, map_location="cpu", weights_only=True).numpy()
-    return np.load(path, allow_pickle=False)
+    """An array file: ``.npy`` (no pickles) or the reference code's ``.torch`` tensor (tensors only)."""
+    try:
+        if path.suffix == ".torch":
+            return torch.load(path, map_location="cpu", weights_only=True).numpy()
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, RuntimeError, EOFError, AttributeError, pickle.UnpicklingError) as err:
+        raise DataLayoutError(f"{path}: not a readable array file ({type(err).__name__}); expected .npy or a .torch tensor") from err
 
 
 def _keypoints(array: np.ndarray, path: Path) -> np.ndarray:
@@ -159,7 +167,7 @@ def fdf_dataset(root: Path, split: str, *, image_size: int, mask: MaskKind, flip
     box_path = next((p for p in box_candidates if p.is_file()), None)
     if box_path is None and mask is MaskKind.FACE_BOX:
         raise DataLayoutError(f"{box_candidates[0]} (or {box_candidates[1].name}): missing; face-box masks need it")
-    landmarks = _keypoints(np.load(landmarks_path, allow_pickle=False), landmarks_path)
+    landmarks = _keypoints(_load_array(landmarks_path), landmarks_path)
     boxes = None if box_path is None else _load_array(box_path).astype(np.float32)
     images = [image_dir / f"{i}.png" for i in range(landmarks.shape[0])]
     for required in (images[0], images[-1]) if images else ():

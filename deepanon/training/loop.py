@@ -30,7 +30,7 @@ from deepanon.models import Discriminator, Generator, ModelConfig
 from deepanon.models.precision import AUTOCAST_DTYPES, Precision
 from deepanon.training import distributed, loss
 from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
-from deepanon.training.config import RESUMABLE, DatasetKind, Penalty, TrainConfig
+from deepanon.training.config import CONFIG_FILE, RESUMABLE, DatasetKind, Penalty, TrainConfig
 from deepanon.training.data import FaceDataset, fdf_dataset, folder_dataset, make_loader
 from deepanon.training.samples import sample_grid, save_png
 
@@ -231,6 +231,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
 def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False) -> Models:
     """The loop of :func:`train` inside an already started process; returns the trained models."""
     run_dir = Path(cfg.out)
+    if not resume and ((run_dir / CONFIG_FILE).exists() or latest_checkpoint(run_dir) is not None):
+        raise ValueError(f"{run_dir} already holds a run: --resume it, or train into a new --out")
     train_set, val_set = datasets(cfg)
     cfg = resolve(cfg, train_set, process)
     models = Models.build(cfg.model_config(), cfg, process)

@@ -130,3 +130,53 @@ def test_ema_follows_a_ten_thousand_image_half_life():
     expected = 0.25 * ema.weight.detach() + 0.75 * model.weight.detach()
     update_ema(ema, model, 0.25)
     assert torch.allclose(ema.weight, expected)
+
+
+def test_a_new_run_into_an_existing_run_folder_is_refused(trained_run, fdf_root):
+    before = sorted(p.name for p in (trained_run / "checkpoints").iterdir())
+    config = (trained_run / "config.json").read_text()
+    result = CliRunner().invoke(train, [*TINY, "--data", str(fdf_root), "--out", str(trained_run), "--seed", "7"])
+    assert result.exit_code == 1 and "already holds a run: --resume it" in result.output
+    assert sorted(p.name for p in (trained_run / "checkpoints").iterdir()) == before
+    assert (trained_run / "config.json").read_text() == config
+
+
+def test_broken_data_and_checkpoints_are_one_line_errors(fdf_root, tmp_path, trained_run):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(fdf_root, broken)
+    (broken / "train" / "images" / "32" / "5.png").write_bytes(b"junk")
+    for workers in ("0", "2"):  # with workers the error comes back wrapped in the worker's traceback
+        result = CliRunner().invoke(train, [*TINY, "--workers", workers, "--data", str(broken), "--out",
+                                            str(tmp_path / f"run{workers}"), "--images", "12"])
+        assert result.exit_code == 1, result.output
+        assert "5.png: not a readable image" in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    run = tmp_path / "cut"
+    shutil.copytree(trained_run, run)
+    last = latest_checkpoint(run)
+    last.write_bytes(last.read_bytes()[:1000])
+    result = CliRunner().invoke(export, [str(run), "-o", str(tmp_path / "g.safetensors")])
+    assert result.exit_code == 1 and f"{last}: not a readable checkpoint" in result.output
+    result = CliRunner().invoke(train, ["--out", str(run), "--resume", "--images", "24"])
+    assert result.exit_code == 1 and "not a readable checkpoint" in result.output
+
+
+def test_export_names_and_eval_limits_are_checked(trained_run, fdf_root, tmp_path, monkeypatch):
+    result = CliRunner().invoke(export, [str(trained_run), "-o", str(tmp_path / "w.json")])
+    assert result.exit_code == 2 and "*.safetensors" in result.output and not (tmp_path / "w.json").exists()
+    weights = tmp_path / "g.safetensors"
+    monkeypatch.chdir(fdf_root.parent)
+    run_train("--data", fdf_root.name, "--out", str(tmp_path / "relative"), "--images", "4")
+    # stored absolute, so export (run from anywhere) finds the data's crop geometry
+    assert json.loads((tmp_path / "relative" / "config.json").read_text())["data"] == str(fdf_root.absolute())
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(export, [str(trained_run), "-o", str(weights)]).exit_code == 0
+    for limit in ("0", "-1"):
+        result = CliRunner().invoke(evaluate, ["--data", str(fdf_root), "--weights", str(weights), "--limit", limit])
+        assert result.exit_code == 2 and "--limit" in result.output
+    out = tmp_path / "new" / "deep" / "eval.json"
+    result = CliRunner().invoke(evaluate, ["--data", str(fdf_root), "--weights", str(weights), "--device", "cpu",
+                                           "--limit", "4", "--json", str(out)])
+    assert result.exit_code == 0 and json.loads(out.read_text())["images"] == 4
