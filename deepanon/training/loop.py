@@ -30,7 +30,7 @@ from deepanon.models import Discriminator, Generator, ModelConfig
 from deepanon.models.precision import AUTOCAST_DTYPES, Precision
 from deepanon.training import distributed, loss
 from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
-from deepanon.training.config import CONFIG_FILE, RESUMABLE, DatasetKind, Penalty, TrainConfig
+from deepanon.training.config import RESUMABLE, DatasetKind, Penalty, TrainConfig
 from deepanon.training.data import FaceDataset, fdf_dataset, folder_dataset, make_loader
 from deepanon.training.samples import sample_grid, save_png
 
@@ -231,7 +231,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
 def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False) -> Models:
     """The loop of :func:`train` inside an already started process; returns the trained models."""
     run_dir = Path(cfg.out)
-    if not resume and ((run_dir / CONFIG_FILE).exists() or latest_checkpoint(run_dir) is not None):
+    if not resume and latest_checkpoint(run_dir) is not None:
         raise ValueError(f"{run_dir} already holds a run: --resume it, or train into a new --out")
     train_set, val_set = datasets(cfg)
     cfg = resolve(cfg, train_set, process)
@@ -251,6 +251,8 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False)
             drop_log_after(run_dir / LOG_FILE, images_seen)
     if process.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:  # a run that stopped before its first checkpoint starts over: its log records go too
+            drop_log_after(run_dir / LOG_FILE, 0)
         cfg.write(run_dir)
     loader = make_loader(
         train_set, batch_size=cfg.batch_size // process.world_size, rank=process.rank, world_size=process.world_size,

@@ -141,6 +141,15 @@ def test_a_new_run_into_an_existing_run_folder_is_refused(trained_run, fdf_root)
     assert (trained_run / "config.json").read_text() == config
 
 
+def test_a_run_that_stopped_before_its_first_checkpoint_can_be_started_again(fdf_root, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "log.jsonl").write_text('{"images": 4}\n')  # left by a run that failed at its first step
+    run_train("--data", str(fdf_root), "--out", str(out), "--images", "8", "--log-every", "4")
+    assert [json.loads(line)["images"] for line in (out / "log.jsonl").read_text().splitlines()] == [4, 8]
+
+
 def test_broken_data_and_checkpoints_are_one_line_errors(fdf_root, tmp_path, trained_run):
     import shutil
 
