@@ -136,6 +136,8 @@ def finish(reports: list[FileReport], errors: list[str], report_path: Path | Non
         reasons = sorted({f["reason"] for f in r.faces if f.get("reason")})
         if r.faces_covered and reasons:
             console.print(f"[yellow]note:[/yellow] {r.input}: {r.faces_covered} face(s) covered instead of generated ({'; '.join(reasons)})", highlight=False)
+        for warning in r.warnings:
+            console.print(f"[yellow]note:[/yellow] {r.input}: {warning}", highlight=False)
         if r.frames_detection_failed:
             console.print(f"[yellow]note:[/yellow] {r.input}: detection failed on {r.frames_detection_failed} frame(s), "
                           f"written all black: {frame_list(r.blacked_out_frames)}", highlight=False)

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 OUTPUT_TAG = "_anonymized"
 COMPARE_TAG = "_compare"
 PREFETCH_FRAMES = 2  # decoded frames waiting for detection
+SHORT_VIDEO_FRACTION = 0.9  # fewer decoded frames than this share of the header's duration × fps: warn
 
 
 @dataclass
@@ -45,6 +46,7 @@ class FileReport:
     boxes_bridged: int = 0
     bridged_frames: list[int] = field(default_factory=list)  # frames where a track's last box covered a missed face
     blacked_out_frames: list[int] = field(default_factory=list)  # frames whose detection failed, written all black
+    warnings: list[str] = field(default_factory=list)
     faces: list[dict] = field(default_factory=list)
 
     @property
@@ -259,6 +261,10 @@ def anonymize_video(
             worker.join()
         if report.frames == 0:
             raise InputError(f"{job.source}: the video has no frames in the requested range")
+        expected = max(0.0, min(end or info.duration, info.duration) - (start or 0.0)) * info.fps
+        if report.frames < SHORT_VIDEO_FRACTION * expected - 1:
+            report.warnings.append(f"only {report.frames} of the ~{round(expected)} frames that its header promises "
+                                   "could be decoded: the file may be cut short or damaged")
         writer.finish()
     except BaseException:
         writer.abort()

@@ -1,5 +1,6 @@
 """Awkward and broken video inputs: each is done or refused with one line, never a partial output."""
 
+import json
 import os
 
 import pytest
@@ -127,3 +128,18 @@ def test_location_and_other_metadata_of_the_source_are_not_carried_over(tmp_path
     assert run(clip, "-o", tmp_path / "o.mp4").exit_code == 0
     header = stream_header(tmp_path / "o.mp4")
     assert "Audio: aac" in header and "+59.9139" not in header and "Ada at home" not in header
+
+
+def test_a_video_cut_short_after_its_header_is_done_with_a_note(tmp_path):
+    full = make_clip(tmp_path / "full.mp4", "-f", "lavfi", "-i", "testsrc=duration=4:size=160x120:rate=10",
+                     "-movflags", "+faststart")  # index first, so the first half still decodes
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    report = tmp_path / "r.json"
+    result = run(cut, "-o", tmp_path / "o.mp4", "--report", report)
+    assert result.exit_code == 0, result.output
+    frames = len(list(read_frames(tmp_path / "o.mp4")))
+    assert 0 < frames < 36
+    assert f"only {frames} of the ~40 frames that its header promises" in result.output
+    assert "cut short" in json.loads(report.read_text())["files"][0]["warnings"][0]
+    assert "note" not in run(full, "-o", tmp_path / "o2.mp4").output  # a whole file has no such note
