@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from deepanon import __version__
-from deepanon.cli_training import evaluate, export, train
+from deepanon.cli_training import evaluate, exit_on_sigterm, export, train
 from deepanon.detection import DetectorName, create_detector
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
 from deepanon.io import IMAGE_SUFFIXES, InputError, atomic_write
@@ -199,7 +198,7 @@ def plan_jobs(paths: tuple[Path, ...], output: str | None, suffixes: set[str], r
 def setup(threads: int | None, detector: str, threshold: float | None):
     if threads is not None:
         torch.set_num_threads(threads)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()
     return create_detector(DetectorName(detector), threshold=threshold, threads=threads or 2)
 
 

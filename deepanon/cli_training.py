@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -44,6 +46,12 @@ def one_line_errors() -> Iterator[None]:
     except Exception as err:  # noqa: BLE001 - a bug still ends in one line; -v shows where
         log.debug("unexpected error", exc_info=True)
         raise click.ClickException(f"unexpected error ({type(err).__name__}: {one_line(err)}); -v for details") from err
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM (a scheduler stopping the job, ``kill``) exits with 143 through the normal clean-up, like Ctrl-C: no
+    temporary files are left behind."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def _choice(enum: type[Enum]) -> click.Choice:
@@ -123,6 +131,7 @@ def train(ctx: click.Context, **options: Any) -> None:
     from deepanon.training import loop
     from deepanon.training.distributed import Process, resolve_device
 
+    exit_on_sigterm()
     with one_line_errors():
         cfg = build_config(ctx, options)
         if options["dry_run"]:

@@ -114,13 +114,14 @@ def current_umask() -> int:
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temp_path)`` then rename onto ``path``; on any failure no file is left behind."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".partial{path.suffix}")
-    os.close(fd)
-    try:
+    tmp = None
+    try:  # the temp file is made inside the try: a SIGTERM (SystemExit) right after it must still remove it
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".partial{path.suffix}")
+        os.close(fd)
         write(Path(tmp))
         publish(Path(tmp), path)
     except BaseException:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from deepanon.io import atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^(\d{12})\.pt$")
@@ -20,16 +20,9 @@ def checkpoint_path(run_dir: Path, images_seen: int) -> Path:
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` (tensors, numbers, strings, lists, dicts only) to a temp file, then ``os.replace`` it in place."""
+    """Write ``state`` (tensors, numbers, strings, lists, dicts only) atomically: a temp file renamed in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

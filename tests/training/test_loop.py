@@ -189,3 +189,30 @@ def test_export_names_and_eval_limits_are_checked(trained_run, fdf_root, tmp_pat
     result = CliRunner().invoke(evaluate, ["--data", str(fdf_root), "--weights", str(weights), "--device", "cpu",
                                            "--limit", "4", "--json", str(out)])
     assert result.exit_code == 0 and json.loads(out.read_text())["images"] == 4
+
+
+def test_sigterm_during_training_exits_143_and_leaves_no_temporary_checkpoint(fdf_root, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepanon", "train", *TINY, "--data", str(fdf_root), "--out", str(out),
+         "--images", "100000", "--checkpoint-every", "4", "--log-every", "100000", "--grid-every", "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    deadline = time.time() + 120
+    while latest_checkpoint(out) is None and time.time() < deadline:  # checkpoints are now written every step
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    assert process.returncode == 143, process.stderr.read()[-2000:]
+    checkpoints = out / "checkpoints"
+    assert not [p.name for p in checkpoints.iterdir() if p.name.startswith(".")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert latest_checkpoint(out).stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any output, not 0600
+    load_checkpoint(latest_checkpoint(out))
