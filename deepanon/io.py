@@ -38,6 +38,8 @@ class LoadedImage:
     exif: bytes | None
     format: str | None
     icc_profile: bytes | None = None
+    grayscale: bool = False  # written back as grayscale (not 3× the size as RGB)
+    lossless: bool = False  # a lossless WebP: written back lossless
 
 
 def read_image(path: Path) -> LoadedImage:
@@ -60,6 +62,8 @@ def read_image(path: Path) -> LoadedImage:
                     raise InputError(f"{path}: {kind} ({frames} frames) are not supported; {advice}")
                 im.load()
                 fmt = im.format
+                grayscale = im.mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "F")
+                lossless = fmt == "WEBP" and webp_is_lossless(path)
                 exif = im.info.get("exif")
                 icc_profile = im.info.get("icc_profile")
                 im = ImageOps.exif_transpose(im)
@@ -79,7 +83,22 @@ def read_image(path: Path) -> LoadedImage:
     pixels = np.ascontiguousarray(np.asarray(im))
     if pixels.shape[0] < 1 or pixels.shape[1] < 1:
         raise InputError(f"{path}: empty image")
-    return LoadedImage(pixels, alpha, exif, fmt, icc_profile)
+    return LoadedImage(pixels, alpha, exif, fmt, icc_profile, grayscale, lossless)
+
+
+def webp_is_lossless(path: Path) -> bool:
+    """Whether the WebP file's image chunk is VP8L (lossless) rather than VP8 (lossy), read from its RIFF chunks."""
+    with open(path, "rb") as f:
+        if f.read(12)[8:] != b"WEBP":
+            return False
+        while header := f.read(8):
+            if len(header) < 8:
+                return False
+            fourcc, size = header[:4], int.from_bytes(header[4:], "little")
+            if fourcc in (b"VP8L", b"VP8 "):
+                return fourcc == b"VP8L"
+            f.seek(size + size % 2, os.SEEK_CUR)
+    return False
 
 
 def to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
@@ -138,11 +157,15 @@ def output_format(path: Path) -> str:
 
 def write_image(path: Path, pixels: np.ndarray, like: LoadedImage | None = None, keep_metadata: bool = False) -> None:
     """Write RGB uint8 pixels (with the input's alpha, if any) atomically; metadata is dropped unless kept."""
-    im = Image.fromarray(pixels)
-    if like is not None and like.alpha is not None and Path(path).suffix.lower() in {".png", ".webp", ".tif", ".tiff"}:
-        im.putalpha(Image.fromarray(like.alpha))
     fmt = output_format(path)
+    im = Image.fromarray(pixels)
+    if like is not None and like.grayscale:
+        im = im.convert("L")
+    if like is not None and like.alpha is not None and fmt in {"PNG", "WEBP", "TIFF", "GIF"}:
+        im.putalpha(Image.fromarray(like.alpha))
     options: dict = {"quality": 95, "subsampling": 0} if fmt == "JPEG" else {}
+    if fmt == "WEBP" and like is not None and like.lossless:
+        options["lossless"] = True
     if like is not None and like.icc_profile and fmt in {"JPEG", "PNG", "TIFF", "WEBP"}:
         options["icc_profile"] = like.icc_profile  # colours, not identity: kept so wide-gamut photos keep their look
     if keep_metadata and like is not None and like.exif:

@@ -48,11 +48,11 @@ def _ffmpeg_path(path: Path) -> str:
     return str(Path(path).absolute())
 
 
-def _stream_line(path: Path) -> str:
-    """ffmpeg's description of the first video stream ("Video: h264 …, 176x144 [SAR 128:117 …], 29.97 fps, …")."""
+def _streams(path: Path) -> list[str]:
+    """ffmpeg's stream lines for ``path`` ("Stream #0:0…: Video: h264 …, 176x144 [SAR 128:117 …], 29.97 fps, …")."""
     result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", _ffmpeg_path(path)],
                             capture_output=True, text=True, check=False)
-    return next((line for line in result.stderr.splitlines() if " Video: " in line), "")
+    return [line for line in result.stderr.splitlines() if line.lstrip().startswith("Stream #")]
 
 
 def _printed_rate(stream: str) -> float:
@@ -97,9 +97,13 @@ def frame_rate(printed: float) -> Fraction:
 
 def probe(path: Path) -> VideoInfo:
     """Read the stream metadata; ``InputError`` when the file has no decodable video stream."""
+    streams = _streams(path)
+    stream = next((line for line in streams if " Video: " in line), "")
+    if streams and not stream:
+        audio_only = any(" Audio: " in line for line in streams)
+        raise InputError(f"{path}: no video stream{' (audio only)' if audio_only else ''}")
     reader, meta = _open(path)
     reader.close()
-    stream = _stream_line(path)
     printed = meta.get("fps") or _printed_rate(stream)
     if not printed:
         raise InputError(f"{path}: no frame rate")

@@ -68,3 +68,21 @@ def test_every_jpeg_name_gets_the_same_quality(tmp_path, astronaut):
         write_image(tmp_path / name, astronaut)
     tables = [Image.open(tmp_path / name).quantization for name in ("a.jpg", "a.jfif", "a.jpe")]
     assert tables[0] == tables[1] == tables[2]
+
+
+def test_grayscale_lossless_webp_and_transparent_gif_are_written_like_their_source(tmp_path, astronaut):
+    rgba = np.dstack([astronaut, np.where(np.arange(512)[:, None] < 256, 0, 255).repeat(512, 1).astype(np.uint8)])
+    Image.fromarray(astronaut).convert("L").save(tmp_path / "gray.png")
+    Image.fromarray(astronaut).save(tmp_path / "lossless.webp", lossless=True)
+    Image.fromarray(astronaut).save(tmp_path / "lossy.webp", quality=80)
+    Image.fromarray(rgba).save(tmp_path / "clear.gif")
+    for name in ("gray.png", "lossless.webp", "lossy.webp", "clear.gif"):
+        source = read_image(tmp_path / name)
+        write_image(tmp_path / f"out_{name}", source.pixels, like=source)
+    with Image.open(tmp_path / "out_gray.png") as out:
+        assert out.mode == "L" and np.array_equal(np.asarray(out), np.asarray(Image.open(tmp_path / "gray.png")))
+    with Image.open(tmp_path / "out_lossless.webp") as out:
+        assert np.array_equal(np.asarray(out.convert("RGB")), astronaut)  # bit for bit, as the source was
+    assert read_image(tmp_path / "lossless.webp").lossless and not read_image(tmp_path / "lossy.webp").lossless
+    alpha = np.asarray(Image.open(tmp_path / "out_clear.gif").convert("RGBA"))[..., 3]
+    assert (alpha[:256] == 0).all() and (alpha[256:] == 255).all()  # the transparent half stays transparent

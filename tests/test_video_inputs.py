@@ -80,6 +80,8 @@ def test_broken_videos_fail_cleanly(tmp_path, kind):
     result = run(path, "-o", out / "o.mp4")
     assert result.exit_code == 1
     assert path.name in result.output and "Traceback" not in result.output
+    if kind == "audio-only":
+        assert "no video stream (audio only)" in result.output
     assert not out.exists() or list(out.iterdir()) == []  # no output, no temporary files
     assert path.read_bytes() == before
 
