@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,9 +89,8 @@ def find_inputs(paths: Iterable[Path], suffixes: set[str]) -> tuple[list[tuple[P
     errors: list[str] = []
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
-                           and not p.stem.endswith((OUTPUT_TAG, OUTPUT_TAG + COMPARE_TAG))
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files = sorted(p for p in walk_files(path) if p.suffix.lower() in suffixes
+                           and not p.stem.endswith((OUTPUT_TAG, OUTPUT_TAG + COMPARE_TAG)))
             if not files:
                 errors.append(f"{path}: no {'/'.join(sorted(suffixes))} files in this folder")
             found += [(p, path) for p in files]
@@ -100,6 +99,20 @@ def find_inputs(paths: Iterable[Path], suffixes: set[str]) -> tuple[list[tuple[P
         else:
             errors.append(f"{path}: no such file or folder")
     return found, errors
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Files below ``root``, following links to folders (each real folder once, so a link loop ends), skipping hidden
+    files and folders."""
+    seen: set[str] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        yield from (Path(folder, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(folder, n)))
 
 
 def plan_outputs(inputs: list[tuple[Path, Path]], out: Path | None, suffix: str | None = None,

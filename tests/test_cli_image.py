@@ -329,3 +329,16 @@ def test_bad_generator_options_are_one_line_errors(tmp_path, astronaut, weights,
     result = run(source, "--weights", weights, *args)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "a_anonymized.png").exists()
+
+
+def test_folders_reached_through_links_are_walked_once_and_loops_end(tmp_path, astronaut):
+    real = tmp_path / "real"
+    real.mkdir()
+    Image.fromarray(astronaut).save(real / "a.png")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "linked").symlink_to(real, target_is_directory=True)
+    (real / "loop").symlink_to(photos, target_is_directory=True)  # photos/linked/loop/linked/... would never end
+    result = run(photos, "--replace", "blur", "-o", tmp_path / "out")
+    assert result.exit_code == 0 and "1 file(s) written" in result.output, result.output
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")] == ["linked/a.png"]
