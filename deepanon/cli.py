@@ -20,7 +20,7 @@ from deepanon import __version__
 from deepanon.cli_training import evaluate, exit_on_sigterm, export, train
 from deepanon.detection import DetectorName, create_detector
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
-from deepanon.io import IMAGE_SUFFIXES, InputError, atomic_write
+from deepanon.io import IMAGE_SUFFIXES, InputError, atomic_write, walk_files
 from deepanon.prepare import prepare_split
 from deepanon.pipeline import Anonymizer, FaceGenerator, Precision, Replacement, select_device
 from deepanon.runner import (
@@ -81,11 +81,11 @@ def common_options(fn):
 def build_anonymizer(weights: Path | None, replacement: str, device: str, batch_size: int | None, seed: int | None,
                      truncation: float | None, precision: str = "auto", compile_generator: bool = False) -> Anonymizer:
     """Load the generator (unless faces are only covered) and wrap it in the anonymizer."""
-    if truncation is not None and seed is None:
-        raise click.BadParameter("only applies to random latents: add --seed", param_hint="--truncation")
     mode = Replacement(replacement)
     if mode is not Replacement.GENERATE:
         return Anonymizer(None, replacement=mode)
+    if truncation is not None and seed is None:
+        raise click.BadParameter("only applies to random latents: add --seed", param_hint="--truncation")
     path = weights or default_weights_path()
     if weights is None and not path.is_file():
         raise click.ClickException(
@@ -185,13 +185,16 @@ def plan_jobs(paths: tuple[Path, ...], output: str | None, suffixes: set[str], r
         jobs = plan_outputs(inputs, out, suffix, suffixes, folder=output is not None and output.endswith(("/", os.sep)))
         check_plan(jobs, compare=compare, report=report_path)
         if report_path is not None:
-            report_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                report_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise InputError(f"{report_path}: cannot create the report's folder ({err.strerror})") from err
             if not os.access(report_path.parent, os.W_OK):
                 raise InputError(f"{report_path.parent}: the report's folder is not writable")
     except InputError as err:
         raise click.ClickException(str(err)) from err
     except OSError as err:
-        raise click.ClickException(f"{report_path}: cannot create the report's folder ({err.strerror})") from err
+        raise click.ClickException(f"{err.filename}: {err.strerror}") from err
     return jobs, errors
 
 
@@ -292,7 +295,8 @@ def prepare(images, out, split, expand, size, detector, threshold, limit, quiet)
     deepanon prepare --images photos/val   --out data/ --split val
     """
     face_detector = create_detector(DetectorName(detector), threshold=threshold, threads=1)
-    total = min(limit or 10**12, sum(1 for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+    exit_on_sigterm()
+    total = min(limit or 10**12, sum(1 for p in walk_files(images) if p.suffix.lower() in IMAGE_SUFFIXES))
     with progress_bar(quiet) as progress:
         task = progress.add_task(f"prepare {split}", total=total, rate="")
         report = prepare_split(images, out, face_detector, split=split, size=size, expand=expand, limit=limit,

@@ -161,6 +161,7 @@ def export(run_dir: Path, output: Path, expand: float | None, half: bool) -> Non
     from deepanon.training.loop import ema_generator
     from deepanon.weights import save_generator
 
+    exit_on_sigterm()
     if output.suffix != ".safetensors":
         raise click.BadParameter("name the weights file *.safetensors (its config is written beside it as .json)",
                                  param_hint="-o")
@@ -218,6 +219,7 @@ def evaluate(data: Path, weights: Path, dataset: str, split: str, boxes: Path | 
     from deepanon.training.distributed import resolve_device
     from deepanon.weights import load_generator
 
+    exit_on_sigterm()
     if (lpips_alexnet is None) != (lpips_linear is None):
         raise click.UsageError("LPIPS needs both --lpips-alexnet and --lpips-linear")
     kind = DatasetKind(dataset)

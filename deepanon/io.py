@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +116,20 @@ def to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(values / peak * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
+def walk_files(root: Path) -> Iterator[Path]:
+    """Files below ``root``, following links to folders (each real folder once, so a link loop ends), skipping hidden
+    files and folders."""
+    seen: set[str] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        yield from (Path(folder, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(folder, n)))
+
+
 def publish(tmp: Path, path: Path) -> None:
     """Give a finished temporary file the usual permissions (0666 minus the umask; mkstemp makes 0600) and rename it
     onto ``path``."""
@@ -166,8 +180,10 @@ def write_image(path: Path, pixels: np.ndarray, like: LoadedImage | None = None,
     options: dict = {"quality": 95, "subsampling": 0} if fmt == "JPEG" else {}
     if fmt == "WEBP" and like is not None and like.lossless:
         options["lossless"] = True
-    if like is not None and like.icc_profile and fmt in {"JPEG", "PNG", "TIFF", "WEBP"}:
-        options["icc_profile"] = like.icc_profile  # colours, not identity: kept so wide-gamut photos keep their look
+    if like is not None and like.icc_profile and fmt in {"JPEG", "PNG", "TIFF", "WEBP"} and (
+            like.icc_profile[16:20] == (b"GRAY" if im.mode.startswith("L") else b"RGB ")):
+        # colours, not identity: kept so wide-gamut photos keep their look (a CMYK input's profile does not fit)
+        options["icc_profile"] = like.icc_profile
     if keep_metadata and like is not None and like.exif:
         options["exif"] = kept_exif(like.exif)
     atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))

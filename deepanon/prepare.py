@@ -21,7 +21,7 @@ from PIL import Image
 
 from deepanon.detection.base import Detector
 from deepanon.geometry import FaceCrop
-from deepanon.io import IMAGE_SUFFIXES, InputError, current_umask, read_image
+from deepanon.io import IMAGE_SUFFIXES, InputError, current_umask, read_image, walk_files
 
 
 @dataclass
@@ -50,26 +50,34 @@ def prepare_split(
     interrupted run, or one that keeps no face, leaves an existing ``out/split`` as it was.
     """
     out.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=out, prefix=f".{split}.partial-"))
+    target = (out / split).resolve() if (out / split).is_symlink() else out / split  # a linked split is rebuilt there
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{split}.partial-"))
     building.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would stay on the finished split
     try:
         report = _write_split(images, building, detector, size=size, expand=expand, limit=limit, on_image=on_image)
         if report.kept:
-            _replace_folder(building, out / split)
+            _replace_folder(building, target)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return report
 
 
 def _replace_folder(new: Path, target: Path) -> None:
-    """Put the folder ``new`` at ``target``, removing what was there only once ``new`` is in place."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-        target.rename(old / target.name)
-    new.rename(target)
-    if old is not None:
-        shutil.rmtree(old)
+    """Put the folder ``new`` at ``target``, removing what was there only once ``new`` is in place (and putting it
+    back if that fails)."""
+    if not target.exists():
+        new.rename(target)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    target.rename(old / target.name)
+    try:
+        new.rename(target)
+    except BaseException:
+        (old / target.name).rename(target)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_split(
@@ -82,7 +90,7 @@ def _write_split(
     limit: int | None,
     on_image: Callable[[], None] | None,
 ) -> PrepareReport:
-    sources = sorted(p for p in images.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    sources = sorted(p for p in walk_files(images) if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     image_dir = split_dir / "images" / str(size)
     image_dir.mkdir(parents=True, exist_ok=True)
     (split_dir / "bounding_box").mkdir(exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepanon.detection import Detections
-from deepanon.io import InputError, output_format, read_image, write_image
+from deepanon.io import InputError, output_format, read_image, walk_files, write_image
 from deepanon.pipeline import Anonymizer, FrameResult, Replacement, cover_frame
 from deepanon.streaming import Worker, prefetched
 from deepanon.tracking import FaceTracker
@@ -98,21 +98,10 @@ def find_inputs(paths: Iterable[Path], suffixes: set[str]) -> tuple[list[tuple[P
             found.append((path, path.parent))
         else:
             errors.append(f"{path}: no such file or folder")
-    return found, errors
-
-
-def walk_files(root: Path) -> Iterator[Path]:
-    """Files below ``root``, following links to folders (each real folder once, so a link loop ends), skipping hidden
-    files and folders."""
-    seen: set[str] = set()
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:
-            subfolders.clear()
-            continue
-        seen.add(real)
-        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-        yield from (Path(folder, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(folder, n)))
+    unique: dict[Path, tuple[Path, Path]] = {}
+    for source, root in found:  # a file given twice (or a folder and a file in it) is done once, as first found
+        unique.setdefault(source.resolve(), (source, root))
+    return list(unique.values()), errors
 
 
 def plan_outputs(inputs: list[tuple[Path, Path]], out: Path | None, suffix: str | None = None,
@@ -124,7 +113,8 @@ def plan_outputs(inputs: list[tuple[Path, Path]], out: Path | None, suffix: str 
     Several inputs need ``out`` to be a folder: an existing file, or a new name ending in one of ``media_suffixes``,
     is refused.
     """
-    if out is not None and len(inputs) > 1 and (out.is_file() or (not out.exists() and out.suffix.lower() in media_suffixes)):
+    if out is not None and len(inputs) > 1 and not folder and (
+            out.is_file() or (not out.exists() and out.suffix.lower() in media_suffixes)):
         raise InputError(f"{out}: {len(inputs)} inputs need an output folder, not a file name")
     jobs = []
     for source, root in inputs:
@@ -253,7 +243,7 @@ def anonymize_video(
         # decoding (ffmpeg reader thread) | detection + tracking (this thread) | generation, paste, encoding (worker)
         with Worker(flush, depth=1) as worker:
             batch: list[tuple[np.ndarray, Detections, np.ndarray, int, bool]] = []
-            for index, frame in enumerate(prefetched(read_frames(job.source, start, end, info.fps), depth=PREFETCH_FRAMES)):
+            for index, frame in enumerate(prefetched(read_frames(job.source, start, end, info.fps if info.variable_rate else None), depth=PREFETCH_FRAMES)):
                 failed = False
                 try:
                     detections = detector.detect(frame)
@@ -276,8 +266,8 @@ def anonymize_video(
             raise InputError(f"{job.source}: the video has no frames in the requested range")
         expected = max(0.0, min(end or info.duration, info.duration) - (start or 0.0)) * info.fps
         if report.frames < SHORT_VIDEO_FRACTION * expected - 1:
-            report.warnings.append(f"only {report.frames} of the ~{round(expected)} frames that its header promises "
-                                   "could be decoded: the file may be cut short or damaged")
+            report.warnings.append(f"only {report.frames} of the ~{round(expected)} frames that its duration suggests "
+                                   "were decoded: the file may be cut short or damaged (or its audio runs longer)")
         writer.finish()
     except BaseException:
         writer.abort()

@@ -33,13 +33,14 @@ class VideoInfo:
     duration: float
     has_audio: bool
     pixel_aspect: Fraction = Fraction(1)  # width / height of one pixel (SAR): 128/117 for PAL-like QCIF, else 1
+    variable_rate: bool = False  # the stream's average rate differs from its base rate ("tbr"): phone videos
 
 
 # ffmpeg applies a phone video's rotation while decoding, and imageio-ffmpeg then warns that the frame size differs
 # from the stored one; that is the intended upright size, so the warning is only noise for the user.
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
 
-_PRINTED_RATE = re.compile(r", (\d+(?:\.\d+)?)(k?) (?:fps|tbr)")
+_PRINTED_RATE = re.compile(r", (\d+(?:\.\d+)?)(k?) (fps|tbr)")
 _PIXEL_ASPECT = re.compile(r"\[SAR (\d+):(\d+) ")
 
 
@@ -55,11 +56,10 @@ def _streams(path: Path) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.lstrip().startswith("Stream #")]
 
 
-def _printed_rate(stream: str) -> float:
-    """The frame rate on the stream line, in the forms that imageio-ffmpeg does not parse ("1k fps" = 1000); 0 when
-    there is none."""
-    match = _PRINTED_RATE.search(stream)
-    return float(match[1]) * (1000 if match[2] else 1) if match else 0.0
+def _printed_rates(stream: str) -> dict[str, float]:
+    """The average ("fps") and base ("tbr") frame rates on the stream line, also in the forms that imageio-ffmpeg does
+    not parse ("1k fps" = 1000); the ones printed."""
+    return {match[3]: float(match[1]) * (1000 if match[2] else 1) for match in _PRINTED_RATE.finditer(stream)}
 
 
 def _pixel_aspect(stream: str) -> Fraction:
@@ -104,11 +104,17 @@ def probe(path: Path) -> VideoInfo:
         raise InputError(f"{path}: no video stream{' (audio only)' if audio_only else ''}")
     reader, meta = _open(path)
     reader.close()
-    printed = meta.get("fps") or _printed_rate(stream)
+    rates = _printed_rates(stream)
+    printed = meta.get("fps") or rates.get("fps") or rates.get("tbr")
     if not printed:
         raise InputError(f"{path}: no frame rate")
-    return VideoInfo(frame_rate(float(printed)), tuple(meta["size"]), float(meta.get("duration") or 0.0),
-                     "audio_codec" in meta, _pixel_aspect(stream))
+    aspect = _pixel_aspect(stream)
+    size, stored = tuple(meta["size"]), tuple(meta.get("source_size") or meta["size"])
+    if size != stored and size == stored[::-1]:  # ffmpeg turned a 90° phone video upright: its pixels turned too
+        aspect = 1 / aspect
+    variable = len(rates) == 2 and rates["fps"] != rates["tbr"]
+    return VideoInfo(frame_rate(float(printed)), size, float(meta.get("duration") or 0.0), "audio_codec" in meta,
+                     aspect, variable)
 
 
 def _time_params(start: float | None, end: float | None) -> tuple[list[str], list[str]]:
@@ -120,7 +126,8 @@ def _time_params(start: float | None, end: float | None) -> tuple[list[str], lis
 def read_frames(
     path: Path, start: float | None = None, end: float | None = None, fps: Fraction | None = None
 ) -> Iterator[np.ndarray]:
-    """Yield uint8 HxWx3 RGB frames between ``start`` and ``end`` seconds, at the constant rate ``fps`` if given.
+    """Yield uint8 HxWx3 RGB frames between ``start`` and ``end`` seconds, resampled to the constant rate ``fps`` if
+    given (for variable-rate videos only: a constant-rate one is read frame for frame).
 
     A variable-frame-rate video (most phone videos) is resampled to ``fps`` by its timestamps, frames repeated or
     dropped, so that frame n is shown at n / fps as in the source: the writer encodes at that rate, and without this

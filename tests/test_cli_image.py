@@ -342,3 +342,33 @@ def test_folders_reached_through_links_are_walked_once_and_loops_end(tmp_path, a
     result = run(photos, "--replace", "blur", "-o", tmp_path / "out")
     assert result.exit_code == 0 and "1 file(s) written" in result.output, result.output
     assert [p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")] == ["linked/a.png"]
+
+
+def test_an_input_given_twice_is_done_once_and_a_trailing_slash_is_a_folder(tmp_path, astronaut):
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    Image.fromarray(astronaut).save(tmp_path / "b.png")
+    result = run(source, tmp_path / "." / "a.png", tmp_path, "--replace", "blur", "-o", f"{tmp_path / 'backup.png'}/")
+    assert result.exit_code == 0 and "2 file(s) written" in result.output, result.output
+    assert sorted(p.name for p in (tmp_path / "backup.png").iterdir()) == ["a.png", "b.png"]
+
+
+def test_an_output_that_fails_after_its_compare_picture_leaves_neither(tmp_path, astronaut, monkeypatch):
+    import deepanon.runner
+
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    calls = []
+    write = deepanon.runner.write_image
+
+    def failing_second(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        write(path, *args, **kwargs)
+
+    monkeypatch.setattr(deepanon.runner, "write_image", failing_second)
+    result = run(source, "--replace", "blur", "--compare")
+    assert result.exit_code == 1 and "No space left" in result.output
+    assert [p.name for p in calls] == ["a_anonymized_compare.png", "a_anonymized.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]

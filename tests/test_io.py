@@ -41,7 +41,7 @@ def test_multi_page_tiff_is_refused_as_such(tmp_path):
 
 
 def test_colour_profile_is_kept_even_without_metadata(tmp_path, astronaut):
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.fromarray(astronaut).save(tmp_path / "p3.jpg", icc_profile=profile)
     write_image(tmp_path / "out.png", astronaut, like=read_image(tmp_path / "p3.jpg"))
     with Image.open(tmp_path / "out.png") as out:
@@ -86,3 +86,14 @@ def test_grayscale_lossless_webp_and_transparent_gif_are_written_like_their_sour
     assert read_image(tmp_path / "lossless.webp").lossless and not read_image(tmp_path / "lossy.webp").lossless
     alpha = np.asarray(Image.open(tmp_path / "out_clear.gif").convert("RGBA"))[..., 3]
     assert (alpha[:256] == 0).all() and (alpha[256:] == 255).all()  # the transparent half stays transparent
+
+
+def test_a_profile_for_another_colour_space_is_not_attached(tmp_path, astronaut):
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    cmyk = srgb[:16] + b"CMYK" + srgb[20:]  # what a CMYK JPEG carries; its pixels are written as RGB here
+    Image.fromarray(astronaut).save(tmp_path / "print.jpg", icc_profile=cmyk)
+    source = read_image(tmp_path / "print.jpg")
+    assert source.icc_profile == cmyk
+    write_image(tmp_path / "out.jpg", source.pixels, like=source)
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.info.get("icc_profile") is None

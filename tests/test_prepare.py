@@ -88,3 +88,20 @@ def test_a_failed_or_interrupted_prepare_leaves_the_existing_split_as_it_was(tmp
     assert prepare(photos).exit_code != 0  # stopped after one new crop was written
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # no half-built split, no temporary folders left
+
+
+def test_a_linked_split_is_rebuilt_where_it_points(tmp_path, astronaut):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(astronaut[30:230, 110:310]).resize((128, 128)).save(photos / "a.png")
+    elsewhere = tmp_path / "big_disk" / "train"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "old.txt").write_text("previous split")
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "train").symlink_to(elsewhere, target_is_directory=True)
+    result = CliRunner().invoke(main, ["prepare", "--images", str(photos), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (out / "train").is_symlink() and (elsewhere / "landmarks.npy").is_file()
+    assert not (elsewhere / "old.txt").exists()
+    assert sorted(p.name for p in (tmp_path / "big_disk").iterdir()) == ["train"]  # no temporary folders left

@@ -4,6 +4,7 @@ import json
 import os
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -143,7 +144,7 @@ def test_a_video_cut_short_after_its_header_is_done_with_a_note(tmp_path):
     assert result.exit_code == 0, result.output
     frames = len(list(read_frames(tmp_path / "o.mp4")))
     assert 0 < frames < 36
-    assert f"only {frames} of the ~40 frames that its header promises" in result.output
+    assert f"only {frames} of the ~40 frames that its duration suggests were decoded" in result.output
     assert "cut short" in json.loads(report.read_text())["files"][0]["warnings"][0]
     assert "note" not in run(full, "-o", tmp_path / "o2.mp4").output  # a whole file has no such note
 
@@ -158,3 +159,23 @@ def test_non_square_pixels_keep_their_shape(tmp_path):
     square = make_clip(tmp_path / "square.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=176x144:rate=10")
     assert run(square, "-o", tmp_path / "o2.mp4").exit_code == 0
     assert probe(tmp_path / "o2.mp4").pixel_aspect == 1
+
+
+def test_rotated_non_square_pixels_turn_with_the_picture(tmp_path):
+    stored = make_clip(tmp_path / "stored.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10",
+                       "-vf", "setsar=sar=4/3:max=1000", "-pix_fmt", "yuv420p")
+    rotated = make_clip(tmp_path / "rotated.mp4", "-display_rotation", "90", "-i", str(stored), "-c", "copy")
+    info = probe(rotated)
+    assert info.size == (120, 160) and info.pixel_aspect == Fraction(3, 4)  # upright: the pixels are tall now
+    assert run(rotated, "-o", tmp_path / "o.mp4").exit_code == 0
+    assert probe(tmp_path / "o.mp4").pixel_aspect == Fraction(3, 4)
+
+
+def test_a_constant_rate_clip_cut_between_frames_repeats_no_frame(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", "-f", "lavfi", "-i", "testsrc=duration=4:size=160x120:rate=25",
+                     "-pix_fmt", "yuv420p")
+    assert not probe(clip).variable_rate
+    assert run(clip, "-o", tmp_path / "o.mp4", "--start", "0.5", "--end", "2.25").exit_code == 0
+    frames = [f.astype(int) for f in read_frames(tmp_path / "o.mp4")]
+    assert 43 <= len(frames) <= 44
+    assert min(np.abs(a - b).mean() for a, b in zip(frames, frames[1:])) > 0.5  # testsrc changes every frame

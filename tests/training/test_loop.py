@@ -175,16 +175,21 @@ def test_broken_data_and_checkpoints_are_one_line_errors(fdf_root, tmp_path, tra
 def test_export_names_and_eval_limits_are_checked(trained_run, fdf_root, tmp_path, monkeypatch):
     result = CliRunner().invoke(export, [str(trained_run), "-o", str(tmp_path / "w.json")])
     assert result.exit_code == 2 and "*.safetensors" in result.output and not (tmp_path / "w.json").exists()
+    import shutil
+
     weights = tmp_path / "g.safetensors"
-    monkeypatch.chdir(fdf_root.parent)
-    run_train("--data", fdf_root.name, "--out", str(tmp_path / "relative"), "--images", "4")
-    # stored absolute, so export (run from anywhere) finds the data's crop geometry
-    assert json.loads((tmp_path / "relative" / "config.json").read_text())["data"] == str(fdf_root.absolute())
+    prepared = tmp_path / "prepared"
+    shutil.copytree(fdf_root, prepared)
+    (prepared / "train" / "prepare_report.json").write_text('{"expand": 1.5}')
     monkeypatch.chdir(tmp_path)
-    assert CliRunner().invoke(export, [str(trained_run), "-o", str(weights)]).exit_code == 0
-    for limit in ("0", "-1"):
-        result = CliRunner().invoke(evaluate, ["--data", str(fdf_root), "--weights", str(weights), "--limit", limit])
-        assert result.exit_code == 2 and "--limit" in result.output
+    run_train("--data", "prepared", "--out", str(tmp_path / "relative"), "--images", "4")
+    assert json.loads((tmp_path / "relative" / "config.json").read_text())["data"] == str(prepared.absolute())
+    monkeypatch.chdir(fdf_root.parent)  # export from elsewhere still finds the data's crop geometry
+    assert CliRunner().invoke(export, [str(tmp_path / "relative"), "-o", str(weights)]).exit_code == 0
+    assert load_generator(weights)[1]["crop"] == {"expand": 1.5}
+    for option, value in (("--limit", "0"), ("--limit", "-1"), ("--batch-size", "0")):
+        result = CliRunner().invoke(evaluate, ["--data", str(fdf_root), "--weights", str(weights), option, value])
+        assert result.exit_code == 2 and option in result.output
     out = tmp_path / "new" / "deep" / "eval.json"
     result = CliRunner().invoke(evaluate, ["--data", str(fdf_root), "--weights", str(weights), "--device", "cpu",
                                            "--limit", "4", "--json", str(out)])
