@@ -82,6 +82,11 @@ class FaceDataset(Dataset):
             )
         if mask is MaskKind.FACE_BOX and boxes is None:
             raise DataLayoutError("face-box masks need a boxes file")
+        if boxes is not None:
+            empty = ~np.isfinite(boxes).all(1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+            if empty.any():  # a face box without area makes an empty hole: nothing to learn, no error either
+                raise DataLayoutError(f"{int(empty.sum())} face boxes have no area or are not finite (first: image "
+                                      f"{int(np.argmax(empty))}, {boxes[np.argmax(empty)].tolist()})")
         if flip and landmarks.shape[1] not in FLIP_PERMUTATIONS:
             raise ValueError(f"no left/right keypoint pairing known for K={landmarks.shape[1]}; train with --no-flip")
         self.images, self.landmarks, self.boxes = images, landmarks.astype(np.float32), boxes

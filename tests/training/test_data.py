@@ -125,3 +125,13 @@ def test_fdf_smaller_model_reads_larger_stored_crops(fdf_root):
     assert sample["image"].shape == (3, 16, 16)
     box = np.load(fdf_root / "train" / "bounding_box" / "32.npy")[3]
     assert torch.equal(sample["mask"], box_mask(16, box / 2))  # boxes scaled from the stored 32² crops
+
+
+def test_face_boxes_without_area_are_refused(tmp_path):
+
+    root = write_fdf(tmp_path / "data", n=4)
+    boxes = np.load(root / "train" / "bounding_box" / "32.npy")
+    boxes[2] = [10, 10, 10, 20]  # zero width
+    np.save(root / "train" / "bounding_box" / "32.npy", boxes)
+    with pytest.raises(DataLayoutError, match=r"1 face boxes have no area .* image 2"):
+        fdf_dataset(root, "train", image_size=32, mask=MaskKind.FACE_BOX, flip=False)
