@@ -128,7 +128,6 @@ def test_fdf_smaller_model_reads_larger_stored_crops(fdf_root):
 
 
 def test_face_boxes_without_area_are_refused(tmp_path):
-
     root = write_fdf(tmp_path / "data", n=4)
     boxes = np.load(root / "train" / "bounding_box" / "32.npy")
     boxes[2] = [10, 10, 10, 20]  # zero width
