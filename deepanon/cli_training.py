@@ -103,7 +103,9 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
               help="Preset: e = Config E on FDF (128², width 1, face-box masks); e-wide = 256², width 2, free-form.")
 @click.option("--image-size", type=int, help="Override the preset's image size.")
 @click.option("--width", type=float, help="Override the preset's width multiplier of every conv.")
-@click.option("--keypoints", type=int, help="Number of pose keypoints K; default: as many as the landmarks file has.")
+@click.option("--keypoints", type=click.IntRange(0), help="Number of pose keypoints K; default: as many as the landmarks file "
+              "has. 0 trains without pose input: FDF's K = 7 body keypoints do not exist at inference, where the detector "
+              "gives 5 face landmarks, so FDF weights must be trained with --keypoints 0 to anonymize photos.")
 @click.option("--plain-conv", is_flag=True, help="Ablation: plain convolutions instead of IConv.")
 @click.option("--mask", type=_choice(MaskKind), help="Training masks; default from the preset.")
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Horizontal flip p=0.5 with keypoint left/right swap.")

@@ -81,7 +81,8 @@ class FaceDataset(Dataset):
                 f"{n} images but landmarks {landmarks.shape} and boxes {None if boxes is None else boxes.shape}"
             )
         if mask is MaskKind.FACE_BOX and boxes is None:
-            raise DataLayoutError("face-box masks need a boxes file")
+            raise DataLayoutError("face-box masks need a boxes file (boxes.npy beside the images, or --boxes; or "
+                                  "--mask center)")
         if boxes is not None:
             empty = ~np.isfinite(boxes).all(1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
             if empty.any():  # a face box without area makes an empty hole: nothing to learn, no error either

@@ -196,12 +196,13 @@ def datasets(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
 
 
 def resolve(cfg: TrainConfig, train_set: FaceDataset, process: distributed.Process) -> TrainConfig:
-    """Fill K from the landmarks file and check the batch divides over the processes."""
+    """Fill K from the landmarks file (``--keypoints 0``: no pose input, the landmarks unused) and check the batch
+    divides over the processes."""
     k = train_set.num_keypoints
     if cfg.num_keypoints is None:
         cfg = cfg.with_changes(num_keypoints=k)
-    elif cfg.num_keypoints != k:
-        raise ValueError(f"--keypoints {cfg.num_keypoints} but the landmarks file has K={k}")
+    elif cfg.num_keypoints not in (0, k):
+        raise ValueError(f"--keypoints {cfg.num_keypoints} but the landmarks file has K={k} (0: train without pose)")
     if cfg.batch_size % process.world_size:
         raise ValueError(f"batch size {cfg.batch_size} does not divide over {process.world_size} processes")
     return cfg

@@ -221,3 +221,23 @@ def test_sigterm_during_training_exits_143_and_leaves_no_temporary_checkpoint(fd
     os.umask(umask)
     assert latest_checkpoint(out).stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any output, not 0600
     load_checkpoint(latest_checkpoint(out))
+
+
+def test_fdf_keypoints_need_keypoints_0_and_such_weights_anonymize_photos(tmp_path, astronaut):
+    from PIL import Image
+
+    from deepanon.cli import main
+    from tests.training.conftest import write_fdf
+
+    fdf = write_fdf(tmp_path / "fdf", n=4, keypoints=7)  # FDF's 7 COCO body keypoints: none at inference
+    run_train("--data", str(fdf), "--out", str(tmp_path / "run"), "--images", "4", "--keypoints", "0")
+    weights = tmp_path / "g.safetensors"
+    assert CliRunner().invoke(export, [str(tmp_path / "run"), "-o", str(weights)]).exit_code == 0
+    assert load_generator(weights)[0].config.num_keypoints == 0
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    result = CliRunner().invoke(main, ["image", str(tmp_path / "a.png"), "--weights", str(weights), "--quiet",
+                                       "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["files"][0]["faces"][0]["replaced_by"] == "generate"
+    result = CliRunner().invoke(train, [*TINY, "--data", str(fdf), "--out", str(tmp_path / "r2"), "--keypoints", "5"])
+    assert result.exit_code == 1 and "0: train without pose" in result.output
