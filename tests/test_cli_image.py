@@ -372,3 +372,14 @@ def test_an_output_that_fails_after_its_compare_picture_leaves_neither(tmp_path,
     assert result.exit_code == 1 and "No space left" in result.output
     assert [p.name for p in calls] == ["a_anonymized_compare.png", "a_anonymized.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_a_detector_whose_optional_package_is_missing_is_one_line(tmp_path, astronaut, monkeypatch):
+    def missing(*args, **kwargs):
+        raise ImportError("the YuNet detector needs the optional package 'yuface': pip install yuface")
+
+    monkeypatch.setattr("deepanon.cli.create_detector", missing)
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    result = run(tmp_path / "a.png", "--replace", "blur", "--detector", "yunet")
+    assert result.exit_code == 1 and "pip install yuface" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "a_anonymized.png").exists()
