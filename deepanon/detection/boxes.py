@@ -61,9 +61,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 def fuse(detections: Detections, iou_threshold: float) -> Detections:
     """Merge duplicate faces (IoU >= ``iou_threshold``) into one each.
 
-    Each merged face gets the score-weighted mean box of its duplicates, their highest score, and the landmarks of the
-    highest-scoring duplicate with predicted (not estimated) landmarks; estimated landmarks are re-estimated from the
-    fused box. Output order: descending score.
+    Each merged face gets the box that encloses all its duplicates (never less than any of them covered: a piece of
+    a large face cut by a tile edge, fused with the whole face, once shrank the box and left an eye outside), their
+    highest score, and the landmarks of the highest-scoring duplicate with predicted (not estimated) landmarks;
+    estimated landmarks are re-estimated from the fused box. Output order: descending score.
     """
     if len(detections) == 0:
         return detections
@@ -71,8 +72,8 @@ def fuse(detections: Detections, iou_threshold: float) -> Detections:
     boxes = np.empty((len(groups), 4), np.float32)
     keep_landmarks = np.empty(len(groups), np.int64)
     for k, group in enumerate(groups):
-        weights = np.maximum(detections.scores[group], 1e-6)[:, None]
-        boxes[k] = (detections.boxes[group] * weights).sum(0) / weights.sum()
+        members = detections.boxes[group]
+        boxes[k] = [*members[:, :2].min(0), *members[:, 2:].max(0)]
         predicted = group[~detections.landmarks_estimated[group]]
         keep_landmarks[k] = predicted[0] if len(predicted) else group[0]
     best = np.array([g[0] for g in groups], dtype=np.int64)

@@ -13,6 +13,9 @@ from deepanon.detection.tiling import cut_by_tile, merge_tiles, tiles
 from deepanon.detection.types import Detections
 
 FUSE_IOU = 0.4  # duplicates of one face found by several passes
+# An overview pass (``max_side`` below the tile size: the whole image in one piece) runs only on images more than
+# this many times its side: below that, the 0.5x pass already sees the image that small.
+OVERVIEW_ONLY_ABOVE = 2.0
 MAX_SIDE = 4096  # longest side of the (rescaled) image a pass looks at: bounds the time on very large photos
 
 
@@ -41,6 +44,8 @@ class Tiled(Detector):
 
     def _detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
+        if self.max_side * OVERVIEW_ONLY_ABOVE > max(h, w) and self.max_side < self.tile:
+            return Detections.empty()  # an overview pass on a small image: the other passes see it at this scale
         scaled = resize(image, min(self.scale, self.max_side / max(h, w)))
         sx, sy = w / scaled.shape[1], h / scaled.shape[0]
         rects = tiles(scaled.shape[0], scaled.shape[1], self.tile, self.overlap)

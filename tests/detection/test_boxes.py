@@ -20,7 +20,7 @@ def test_nms_keeps_best_of_each_overlapping_group():
     assert nms(boxes, scores, 0.95).tolist() == [1, 2, 3, 0]
 
 
-def test_fuse_merges_duplicates_with_score_weighted_box():
+def test_fuse_merges_duplicates_into_their_enclosing_box():
     boxes = np.array([[0, 0, 10, 10], [2, 0, 12, 10], [100, 100, 110, 110]], np.float32)
     scores = np.array([0.75, 0.25, 0.5], np.float32)
     landmarks = np.zeros((3, 5, 2), np.float32)
@@ -28,7 +28,7 @@ def test_fuse_merges_duplicates_with_score_weighted_box():
     found = Detections(boxes, scores, landmarks, np.array([True, False, True]))
     fused = fuse(found, iou_threshold=0.5)
     assert len(fused) == 2
-    np.testing.assert_allclose(fused.boxes[0], [0.5, 0, 10.5, 10], rtol=1e-6)  # 0.75 * 0 + 0.25 * 2 = 0.5
+    np.testing.assert_allclose(fused.boxes[0], [0, 0, 12, 10], rtol=1e-6)  # [0, 0, 10, 10] and [2, 0, 12, 10]
     np.testing.assert_array_equal(fused.scores, [0.75, 0.5])
     np.testing.assert_array_equal(fused.landmarks[0], landmarks[1])  # predicted landmarks win over estimated
     assert fused.landmarks_estimated.tolist() == [False, True]
