@@ -11,6 +11,9 @@ from torchvision.ops import box_iou
 from deepanon.detection import Detections
 
 
+BRIDGE_GROWTH = 0.1  # a bridged box grows by this share of its size per missed frame: the face may have turned
+
+
 @dataclass
 class Track:
     track_id: int
@@ -18,13 +21,24 @@ class Track:
     landmarks: np.ndarray
     landmarks_estimated: bool
     missed: int = 0
+    velocity: np.ndarray | None = None  # box change per frame between the last two detections
+
+    def bridged_box(self, frames: int | None = None) -> np.ndarray:
+        """Where the face probably is ``frames`` (default: ``missed``) frames after its last detection: the last box
+        moved on at the last velocity and grown by ``BRIDGE_GROWTH`` per frame (a fast face once left its eye corner
+        outside the old box)."""
+        frames = self.missed if frames is None else frames
+        box = self.box + (self.velocity if self.velocity is not None else 0) * frames
+        margin = BRIDGE_GROWTH * frames / 2 * np.array([-1, -1, 1, 1]) * np.tile(box[2:] - box[:2], 2)
+        return (box + margin).astype(np.float32)
 
 
 class FaceTracker:
     """Greedy IoU matching of each frame's detections to the live tracks.
 
-    A track not matched in a frame is *bridged*: its last box is added to that frame's detections (score 0) for up to
-    ``max_gap`` consecutive frames, so a one- or two-frame detector miss does not leave the face visible.
+    A track not matched in a frame is *bridged*: its box, moved on at its last velocity and grown
+    (``Track.bridged_box``), is added to that frame's detections (score 0) for up to ``max_gap`` consecutive frames,
+    so a one- or two-frame detector miss does not leave the face visible.
     """
 
     def __init__(self, max_gap: int = 2, iou_threshold: float = 0.3) -> None:
@@ -40,7 +54,8 @@ class FaceTracker:
         matched_tracks: set[int] = set()
         if self.tracks and n:
             iou = box_iou(
-                torch.from_numpy(detections.boxes).double(), torch.from_numpy(np.stack([t.box for t in self.tracks])).double()
+                torch.from_numpy(detections.boxes).double(),
+                torch.from_numpy(np.stack([t.bridged_box(t.missed + 1) for t in self.tracks])).double(),
             ).numpy()
             for flat in np.argsort(-iou, axis=None):
                 d, t = np.unravel_index(flat, iou.shape)
@@ -67,6 +82,7 @@ class FaceTracker:
                 track = Track(int(ids[d]), detections.boxes[d], detections.landmarks[d], bool(detections.landmarks_estimated[d]))
             else:
                 track = by_id[int(ids[d])]
+                track.velocity = (detections.boxes[d] - track.box) / (track.missed + 1)
                 track.box, track.landmarks = detections.boxes[d], detections.landmarks[d]
                 track.landmarks_estimated, track.missed = bool(detections.landmarks_estimated[d]), 0
             live.append(track)
@@ -74,7 +90,7 @@ class FaceTracker:
         if not bridged:
             return detections, ids, 0
         extra = Detections(
-            boxes=np.stack([t.box for t in bridged]).astype(np.float32),
+            boxes=np.stack([t.bridged_box() for t in bridged]),
             scores=np.zeros(len(bridged), np.float32),
             landmarks=np.stack([t.landmarks for t in bridged]).astype(np.float32),
             landmarks_estimated=np.array([t.landmarks_estimated for t in bridged]),
