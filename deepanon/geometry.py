@@ -113,8 +113,12 @@ class FaceCrop:
             return (distance <= 0).astype(np.float32)
         return np.clip(1 - distance / feather, 0, 1).astype(np.float32)
 
-    def paste(self, image: np.ndarray, generated: np.ndarray, feather: float) -> None:
-        """Blend a generated size² crop back into ``image`` in place; pixels outside ``paste_region`` are untouched."""
+    def paste(self, image: np.ndarray, generated: np.ndarray, feather: float, protected: np.ndarray | None = None) -> None:
+        """Blend a generated size² crop back into ``image`` in place; pixels outside ``paste_region`` are untouched.
+
+        ``protected`` (bool, image shape): pixels of faces already replaced; the feathered edge outside this box leaves
+        them alone (it carries the original surroundings, and once put a 2-3 px strip of a neighbour's face back).
+        """
         assert generated.shape == (self.size, self.size, 3) and generated.dtype == np.uint8, generated.shape
         region = self.paste_region(image.shape, feather)
         rx0, ry0, rx1, ry1 = region
@@ -131,6 +135,8 @@ class FaceCrop:
             source = cv2.GaussianBlur(generated, (0, 0), sigma)
         patch = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         alpha = self.blend_weights(region, feather)[..., None]
+        if protected is not None:
+            alpha[protected[ry0:ry1, rx0:rx1] & (alpha[..., 0] < 1)] = 0
         target = image[ry0:ry1, rx0:rx1]
         blended = alpha * patch.astype(np.float32) + (1 - alpha) * target.astype(np.float32)
         changed = alpha[..., 0] > 0

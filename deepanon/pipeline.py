@@ -219,12 +219,15 @@ class Anonymizer:
         generated, error = self._generate(frames, detections, seeds, jobs) if jobs else ({}, None)
         for i, result in enumerate(results):
             order = np.argsort([(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in result.faces], kind="stable")
+            replaced = np.zeros(result.image.shape[:2], bool)  # boxes done so far: later feathered edges keep off
             for j in order:  # small faces first so that large ones win where they overlap
                 record = result.faces[j]
+                x0, y0, x1, y1 = (int(v) for v in np.nan_to_num(np.round(record.box)))
                 if (i, j) in generated:
                     crop, pixels = generated[i, j]
                     try:
-                        crop.paste(result.image, pixels, crop.feather)
+                        crop.paste(result.image, pixels, crop.feather, replaced)
+                        replaced[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
                         continue
                     except Exception as err:  # noqa: BLE001 - a face that cannot be pasted is covered instead
                         record.replacement, record.reason = FALLBACK, f"paste failed: {err}"
@@ -232,6 +235,7 @@ class Anonymizer:
                     record.replacement, record.reason = FALLBACK, record.reason or error
                 try:
                     cover(result.image, record.box, record.replacement)
+                    replaced[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
                 except ValueError as err:
                     cover_frame(result.image)
                     record.replacement, record.reason = Replacement.SOLID, f"{err}; whole frame covered"

@@ -181,3 +181,15 @@ def test_failing_compile_falls_back_to_eager_with_a_warning(astronaut, tiny_gene
         [astronaut], [det])[0]
     assert face_generator.compiled is None and "running the generator eagerly" in caplog.text
     assert np.array_equal(result.image, expected.image)
+
+
+def test_a_large_face_edge_does_not_bring_back_a_neighbour_face(astronaut, tiny_generator):
+    # face A (small) sits just beside face B (large, pasted last): B's feathered edge, which carries the original
+    # surroundings, overlapped A's box and put 2-3 px of A's original pixels back
+    anonymizer = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32))
+    small, large = [100, 200, 140, 250], [142, 150, 300, 330]
+    both = anonymizer.anonymize([astronaut], [one_face(np.array([small, large], np.float32))])[0].image
+    alone = anonymizer.anonymize([astronaut], [one_face(np.array([small], np.float32))])[0].image
+    x0, y0, x1, y1 = small
+    assert np.array_equal(both[y0:y1, x0:x1], alone[y0:y1, x0:x1])  # A's box as A's own paste left it
+    assert not np.array_equal(both[y0:y1, x0:x1], astronaut[y0:y1, x0:x1])
