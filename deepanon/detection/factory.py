@@ -25,7 +25,8 @@ DEFAULT = DetectorName.ACCURATE
 # faces; the pass at the image's own scale finds the 32-64 px faces that upscaling loses, the 0.5x pass the largest
 # ones; the coarser passes are confident on what they find, so their thresholds are floored to keep their false
 # positives out. On 300 WIDER FACE photos (benchmarks/NOTES.md), against deface's time on the same photos: fast 0.97x,
-# recall 0.768 at 1.63 false positives/photo; accurate 1.80x, 0.808 at 1.75; thorough 2.25x, 0.833 at 1.82.
+# recall 0.768 at 1.63 false positives/photo; accurate 1.80x, 0.808 at 1.75; thorough 2.25x, 0.833 at 1.82 (session
+# 3). With duplicates fused into their enclosing box (session 5): fast 0.766 at 1.65, accurate 0.800 at 1.81.
 PASSES: dict[DetectorName, tuple[tuple[float, float], ...]] = {
     DetectorName.FAST: ((1.3, 0.0), (0.5, 0.5)),
     DetectorName.ACCURATE: ((1.7, 0.0), (1.0, 0.3), (0.5, 0.5)),
