@@ -29,7 +29,7 @@ from deepanon.runner import (
 from deepanon.weights import WeightsError, default_weights_path, load_generator
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
-MAX_SEED = 2**32 - 1
+SEED_RANGE = (-(2**63), 2**63 - 1)  # what torch.Generator.manual_seed takes, with room for a per-face offset
 log = logging.getLogger(__name__)
 console = Console(stderr=True, soft_wrap=True)  # one message per line, whatever the terminal width
 
@@ -63,7 +63,7 @@ def common_options(fn):
                           "0.77 at 1x, accurate 0.80 at 1.8x, thorough 0.83 at 2.3x; centerface and yunet: one pass. "
                           "CenterFace modes add a 640 px overview of photos over 1280 px. yunet needs pip install yuface."),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Detection score threshold (default: the detector's own)."),
-        click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
+        click.option("--seed", type=click.IntRange(*SEED_RANGE), default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
         click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None, help="With --seed: redraw latent values with |z| ≥ t."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--batch-size", type=click.IntRange(1), default=None, help="Faces per generator call (default: measured best: 1-2 on the CPU, 8 compiled, 64 on CUDA)."),

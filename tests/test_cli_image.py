@@ -322,6 +322,7 @@ def test_a_failed_compare_picture_leaves_no_output(tmp_path, astronaut):
     (("--device", "meta"), "unknown device 'meta'"),
     (("--truncation", "0.5"), "add --seed"),
     (("--seed", str(2**64)), "--seed"),
+    (("--seed", str(-(2**63) - 1)), "--seed"),
 ])
 def test_bad_generator_options_are_one_line_errors(tmp_path, astronaut, weights, args, message):
     source = tmp_path / "a.png"
@@ -383,3 +384,12 @@ def test_a_detector_whose_optional_package_is_missing_is_one_line(tmp_path, astr
     result = run(tmp_path / "a.png", "--replace", "blur", "--detector", "yunet")
     assert result.exit_code == 1 and "pip install yuface" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "a_anonymized.png").exists()
+
+
+def test_negative_and_large_seeds_generate(tmp_path, astronaut, weights):
+    source = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(source)
+    for seed in (-5, 2**63 - 1):
+        report = tmp_path / "r.json"
+        assert run(source, "--weights", weights, "--seed", seed, "--report", report).exit_code == 0
+        assert json.loads(report.read_text())["files"][0]["faces"][0]["replaced_by"] == "generate"
