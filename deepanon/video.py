@@ -19,7 +19,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from deepanon.io import InputError, publish
+from deepanon.io import InputError, atomic_write
 
 
 # Output containers that hold the H.264 video and AAC audio written here (WebM and AVI do not: refused by name).
@@ -184,24 +184,23 @@ class VideoWriter:
     def finish(self) -> None:
         """Close the encoder, add the audio track (if the source has one) and move the result to ``path``."""
         self.writer.close()
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}")
-        os.close(fd)
         before, after = _time_params(self.start, self.end)
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", _ffmpeg_path(self.video_tmp)]
         if self.info.has_audio:
             cmd += [*before, "-i", _ffmpeg_path(self.source), *after, "-map", "0:v:0", "-map", "1:a?", "-c:a", "aac"]
         # nothing of the source's metadata: no global tags, no chapter titles, no stream titles ("Recorded by …")
         cmd += ["-map_metadata", "-1", "-map_metadata:s:a", "-1", "-map_chapters", "-1"]
-        cmd += ["-c:v", "copy", "-movflags", "+faststart", "-f", self.container, _ffmpeg_path(Path(tmp))]
-        try:
-            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        cmd += ["-c:v", "copy", "-movflags", "+faststart", "-f", self.container]
+
+        def mux(tmp: Path) -> None:
+            result = subprocess.run([*cmd, _ffmpeg_path(tmp)], capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise InputError(f"{self.path}: muxing failed ({result.stderr.strip().splitlines()[-1:]})")
-            publish(Path(tmp), self.path)
+
+        try:
+            atomic_write(self.path, mux)
         finally:
-            for leftover in (tmp, self.video_tmp):
-                if os.path.exists(leftover):
-                    os.unlink(leftover)
+            self.video_tmp.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Stop the encoder and delete every temporary file; the output path is left untouched."""
