@@ -25,6 +25,7 @@ from deepanon.prepare import prepare_split
 from deepanon.pipeline import Anonymizer, FaceGenerator, Precision, Replacement, select_device
 from deepanon.runner import (
     FileReport, Job, anonymize_image, anonymize_video, check_plan, check_target, find_inputs, plan_outputs,
+    writable_folder,
 )
 from deepanon.weights import WeightsError, default_weights_path, load_generator
 
@@ -186,12 +187,7 @@ def plan_jobs(paths: tuple[Path, ...], output: str | None, suffixes: set[str], r
         jobs = plan_outputs(inputs, out, suffix, suffixes, folder=output is not None and output.endswith(("/", os.sep)))
         check_plan(jobs, compare=compare, report=report_path)
         if report_path is not None:
-            try:
-                report_path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise InputError(f"{report_path}: cannot create the report's folder ({err.strerror})") from err
-            if not os.access(report_path.parent, os.W_OK):
-                raise InputError(f"{report_path.parent}: the report's folder is not writable")
+            writable_folder(report_path.parent, "the report's folder")
     except InputError as err:
         raise click.ClickException(str(err)) from err
     except OSError as err:

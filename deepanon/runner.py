@@ -163,12 +163,18 @@ def check_target(job: Job, overwrite: bool) -> None:
     """Refuse to replace the input itself unless ``overwrite``; create the output folder."""
     if job.target.resolve() == job.source.resolve() and not overwrite:
         raise InputError(f"{job.source}: output path equals the input; pass --overwrite to replace the input")
+    writable_folder(job.target.parent, "output folder")
+
+
+def writable_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` (and its parents) if needed; ``InputError`` naming ``what`` when that fails or it is not
+    writable."""
     try:
-        job.target.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InputError(f"{job.target.parent}: cannot create output folder ({err.strerror})") from err
-    if not os.access(job.target.parent, os.W_OK):
-        raise InputError(f"{job.target.parent}: output folder is not writable")
+        raise InputError(f"{folder}: cannot create {what} ({err.strerror})") from err
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{folder}: {what} is not writable")
 
 
 def face_seeds(seed: int | None, ids: Iterable[int]) -> list[int | None]:
