@@ -20,8 +20,8 @@ from deepanon import __version__
 from deepanon.cli_training import evaluate, exit_on_sigterm, export, train
 from deepanon.detection import DetectorName, create_detector
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
-from deepanon.io import IMAGE_SUFFIXES, InputError, atomic_write, walk_files
-from deepanon.prepare import prepare_split
+from deepanon.io import IMAGE_SUFFIXES, InputError, atomic_write
+from deepanon.prepare import prepare_split, source_photos
 from deepanon.pipeline import Anonymizer, FaceGenerator, Precision, Replacement, select_device
 from deepanon.runner import (
     FileReport, Job, anonymize_image, anonymize_video, check_plan, check_target, find_inputs, plan_outputs,
@@ -301,10 +301,10 @@ def prepare(images, out, split, expand, size, detector, threshold, limit, quiet)
     """
     face_detector = detector_or_exit(detector, threshold, 1)
     exit_on_sigterm()
-    total = min(limit or 10**12, sum(1 for p in walk_files(images) if p.suffix.lower() in IMAGE_SUFFIXES))
+    sources = source_photos(images, limit)
     with progress_bar(quiet) as progress:
-        task = progress.add_task(f"prepare {split}", total=total, rate="")
-        report = prepare_split(images, out, face_detector, split=split, size=size, expand=expand, limit=limit,
+        task = progress.add_task(f"prepare {split}", total=len(sources), rate="")
+        report = prepare_split(sources, images, out, face_detector, split=split, size=size, expand=expand,
                                on_image=lambda: progress.advance(task))
     console.print(f"kept {report.kept} face(s); dropped: {dict(report.dropped) or 'none'}", highlight=False)
     if report.kept == 0:

@@ -33,7 +33,13 @@ class PrepareReport:
         return {"kept": self.kept, "dropped": dict(self.dropped)}
 
 
+def source_photos(images: Path, limit: int | None = None) -> list[Path]:
+    """The photos below ``images`` that ``prepare_split`` reads, in its order (sorted paths), the first ``limit``."""
+    return sorted(p for p in walk_files(images) if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+
+
 def prepare_split(
+    sources: list[Path],
     images: Path,
     out: Path,
     detector: Detector,
@@ -41,10 +47,10 @@ def prepare_split(
     split: str = "train",
     size: int = 128,
     expand: float,
-    limit: int | None = None,
     on_image: Callable[[], None] | None = None,
 ) -> PrepareReport:
-    """Detect, filter and re-crop every image below ``images`` into ``out/split``; return what was kept and dropped.
+    """Detect, filter and re-crop the photos ``sources`` (below ``images``, see ``source_photos``) into ``out/split``;
+    return what was kept and dropped.
 
     The split is built in a temporary folder beside it and put in place only when complete and not empty: an
     interrupted run, or one that keeps no face, leaves an existing ``out/split`` as it was.
@@ -55,7 +61,7 @@ def prepare_split(
     building = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{split}.partial-"))
     building.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would stay on the finished split
     try:
-        report = _write_split(images, building, detector, size=size, expand=expand, limit=limit, on_image=on_image)
+        report = _write_split(sources, images, building, detector, size=size, expand=expand, on_image=on_image)
         if report.kept:
             _replace_folder(building, target)
     finally:
@@ -81,16 +87,15 @@ def _replace_folder(new: Path, target: Path) -> None:
 
 
 def _write_split(
+    sources: list[Path],
     images: Path,
     split_dir: Path,
     detector: Detector,
     *,
     size: int,
     expand: float,
-    limit: int | None,
     on_image: Callable[[], None] | None,
 ) -> PrepareReport:
-    sources = sorted(p for p in walk_files(images) if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     image_dir = split_dir / "images" / str(size)
     image_dir.mkdir(parents=True, exist_ok=True)
     (split_dir / "bounding_box").mkdir(exist_ok=True)
