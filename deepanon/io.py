@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+# single-channel modes beyond 8-bit grey: scaled to 8 bits by ``to_uint8``
+DEEP_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".avif"}
 MAX_PIXELS = 120_000_000  # 10000 × 12000; larger images are refused rather than exhausting memory
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -62,7 +64,7 @@ def read_image(path: Path) -> LoadedImage:
                     raise InputError(f"{path}: {kind} ({frames} frames) are not supported; {advice}")
                 im.load()
                 fmt = im.format
-                grayscale = im.mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "F")
+                grayscale = im.mode in ("L", "LA", *DEEP_GRAY_MODES)
                 lossless = fmt == "WEBP" and webp_is_lossless(path)
                 exif = im.info.get("exif")
                 icc_profile = im.info.get("icc_profile")
@@ -76,7 +78,7 @@ def read_image(path: Path) -> LoadedImage:
         rgba = im.convert("RGBA")
         alpha = np.asarray(rgba)[..., 3].copy()
         im = rgba.convert("RGB")
-    elif im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    elif im.mode in DEEP_GRAY_MODES:
         im = Image.fromarray(to_uint8(np.asarray(im), im.mode)).convert("RGB")
     else:
         im = im.convert("RGB")

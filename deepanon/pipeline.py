@@ -222,23 +222,9 @@ class Anonymizer:
             replaced = np.zeros(result.image.shape[:2], bool)  # boxes done so far: later feathered edges keep off
             for j in order:  # small faces first so that large ones win where they overlap
                 record = result.faces[j]
-                x0, y0, x1, y1 = (int(v) for v in np.nan_to_num(np.round(record.box)))
-                if (i, j) in generated:
-                    crop, pixels = generated[i, j]
-                    try:
-                        crop.paste(result.image, pixels, crop.feather, replaced)
-                        replaced[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
-                        continue
-                    except Exception as err:  # noqa: BLE001 - a face that cannot be pasted is covered instead
-                        record.replacement, record.reason = FALLBACK, f"paste failed: {err}"
-                if record.replacement is Replacement.GENERATE:
-                    record.replacement, record.reason = FALLBACK, record.reason or error
-                try:
-                    cover(result.image, record.box, record.replacement)
-                    replaced[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
-                except ValueError as err:
-                    cover_frame(result.image)
-                    record.replacement, record.reason = Replacement.SOLID, f"{err}; whole frame covered"
+                replace_face(result.image, record, generated.get((i, j)), error, replaced)
+                x0, y0, x1, y1 = (max(0, int(v)) for v in np.nan_to_num(np.round(record.box)))
+                replaced[y0:y1, x0:x1] = True
         return results
 
     def _generate(
@@ -260,6 +246,32 @@ class Anonymizer:
             log.warning("face generation failed (%s); covering %d face(s) instead", err, len(jobs))
             return {}, f"generation failed: {err}"
         return {(i, j): (crop, pixels[n]) for n, (i, j, crop) in enumerate(jobs)}, None
+
+
+def replace_face(
+    image: np.ndarray,
+    record: FaceRecord,
+    generated: tuple[FaceCrop, np.ndarray] | None,
+    error: str | None,
+    replaced: np.ndarray,
+) -> None:
+    """Paste the face's generated crop into ``image``, or cover its box when there is none or pasting fails (the
+    record says how and why); a box that cannot be covered blacks out the whole frame. ``replaced``: see
+    ``FaceCrop.paste``."""
+    if generated is not None:
+        crop, pixels = generated
+        try:
+            crop.paste(image, pixels, crop.feather, replaced)
+            return
+        except Exception as err:  # noqa: BLE001 - a face that cannot be pasted is covered instead
+            record.replacement, record.reason = FALLBACK, f"paste failed: {err}"
+    if record.replacement is Replacement.GENERATE:
+        record.replacement, record.reason = FALLBACK, record.reason or error
+    try:
+        cover(image, record.box, record.replacement)
+    except ValueError as err:
+        cover_frame(image)
+        record.replacement, record.reason = Replacement.SOLID, f"{err}; whole frame covered"
 
 
 def cover_frame(image: np.ndarray) -> None:
