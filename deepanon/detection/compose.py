@@ -13,9 +13,6 @@ from deepanon.detection.tiling import cut_by_tile, merge_tiles, tiles
 from deepanon.detection.types import Detections
 
 FUSE_IOU = 0.4  # duplicates of one face found by several passes
-# An overview pass (``max_side`` below the tile size: the whole image in one piece) runs only on images more than
-# this many times its side: below that, the 0.5x pass already sees the image that small.
-OVERVIEW_ONLY_ABOVE = 2.0
 MAX_SIDE = 4096  # longest side of the (rescaled) image a pass looks at: bounds the time on very large photos
 
 
@@ -35,17 +32,19 @@ class Tiled(Detector):
     image's longest side is capped at ``max_side`` (the scale is lowered for larger photos), so a 100-megapixel
     photo costs about as much as a 16-megapixel one; faces smaller than ~10 px at the capped scale may be missed. Neighbouring
     tiles share ``overlap`` px (of the resized image): a face up to that size cut by a tile edge is whole in the
-    neighbour; a larger one is kept cut (never dropped) unless another pass finds it whole.
+    neighbour; a larger one is kept cut (never dropped) unless another pass finds it whole. Images whose longest side
+    is at most ``skip_up_to`` are not looked at (an overview pass, left to the other passes on small images).
     """
 
     def __init__(self, inner: Detector, scale: float = 1.0, tile: int = 1536, overlap: int = 128,
-                 max_side: int = MAX_SIDE) -> None:
+                 max_side: int = MAX_SIDE, skip_up_to: int = 0) -> None:
         self.inner, self.scale, self.tile, self.overlap, self.max_side = inner, scale, tile, overlap, max_side
+        self.skip_up_to = skip_up_to
 
     def _detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
-        if self.max_side * OVERVIEW_ONLY_ABOVE > max(h, w) and self.max_side < self.tile:
-            return Detections.empty()  # an overview pass on a small image: the other passes see it at this scale
+        if max(h, w) <= self.skip_up_to:
+            return Detections.empty()
         scaled = resize(image, min(self.scale, self.max_side / max(h, w)))
         sx, sy = w / scaled.shape[1], h / scaled.shape[0]
         rects = tiles(scaled.shape[0], scaled.shape[1], self.tile, self.overlap)

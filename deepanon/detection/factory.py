@@ -32,8 +32,8 @@ PASSES: dict[DetectorName, tuple[tuple[float, float], ...]] = {
     DetectorName.ACCURATE: ((1.7, 0.0), (1.0, 0.3), (0.5, 0.5)),
     DetectorName.THOROUGH: ((2.0, 0.0), (1.0, 0.3), (0.5, 0.5)),
 }
-# Plus, in every CenterFace mode, an overview of the whole image at OVERVIEW_SIDE px (only for images more than twice
-# that size): CenterFace sizes faces up to ~500 px, and the 0.5x pass cuts a 12-megapixel photo into tiles, so a
+# Plus, in every CenterFace mode, an overview of the whole image at OVERVIEW_SIDE px, only for images at least twice
+# that size (1280 px: 720p frames too; below that, the 0.5x pass already sees them that small): CenterFace sizes faces up to ~500 px, and the 0.5x pass cuts a 12-megapixel photo into tiles, so a
 # close-up face of 1,000+ px was found only in part (an eye and the mouth left as they were) or not at all.
 OVERVIEW_SIDE, OVERVIEW_FLOOR = 640, 0.5
 
@@ -61,7 +61,8 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
         from deepanon.detection.yunet import YuNet
 
         return Tiled(YuNet(threshold), tile=YUNET_TILE)
-    overview = Tiled(CenterFace(max(threshold, OVERVIEW_FLOOR), threads), max_side=OVERVIEW_SIDE)
+    overview = Tiled(CenterFace(max(threshold, OVERVIEW_FLOOR), threads), max_side=OVERVIEW_SIDE,
+                     skip_up_to=2 * OVERVIEW_SIDE - 1)
     if name is DetectorName.CENTERFACE:
         return Union([Tiled(CenterFace(threshold, threads)), overview])
     passes = [Tiled(CenterFace(max(threshold, floor), threads), scale) for scale, floor in PASSES[name]]
