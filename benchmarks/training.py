@@ -1,13 +1,15 @@
-"""Training throughput on this machine: images/s of full WGAN steps and the share of G, D and the gradient penalty.
+"""Training throughput on this machine: images/s of whole training steps and the fraction of the bf16 matmul peak.
 
-    python benchmarks/training.py [--batch 8 32] [--steps 3] [--width 1.0] [--image-size 128] [--precision fp32]
-                                  [--device cpu|cuda] [--json out.json]
+    python benchmarks/training.py [--batch 8] [--penalty-interval 4] [--precision fp32 bf16] [--compile]
+                                  [--repeats 2] [--image-size 128] [--device cpu|cuda] [--json out.json]
 
-Synthetic batches (no data loading). One timed step = ``deepanon.training.loop.train_step`` (G forward, D on
-[real, fake, x̂], eq. 11 penalty, both Adam steps, EMA). The parts are timed on their own, each forward + backward:
-G (generator, loss on its output), D (critic on real and fake), GP (critic on x̂ with the double backward).
-"probe" is the conditioning check that every log line adds (three EMA generator forwards on the grid faces), with
-its share of the training time at the default log interval. Medians over ``--steps`` after one warm-up step.
+Synthetic batches (no data loading). One timed unit is ``--penalty-interval`` consecutive calls of
+``deepanon.training.loop.train_step`` (G forward, D on real and fake, the eq. 11 penalty on the first of them, both
+Adam steps, EMA), so images/s averages steps with and without the penalty as a run does. FLOPs are those of the same
+unit counted by ``torch.utils.flop_counter`` (fp32 eager; every other row does the same arithmetic), and "of bf16 peak"
+divides the achieved FLOP/s by a 2048² bf16 matmul timed in this process. Rows: the paper's recipe (residual D, WGAN,
+improved penalty) in each precision, eager and (``--compile``) compiled. The last line is the default CPU path of
+``deepanon train`` (``--precision auto``, no ``--compile``) at the given batch and penalty interval.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ import json
 import torch
 from rich.console import Console
 from rich.table import Table
+from torch.utils.flop_counter import FlopCounterMode
 
-from deepanon.metrics.conditioning import conditioning_effect
-from deepanon.training import loss
-from deepanon.training.config import Precision, TrainConfig
+from deepanon.models.precision import Precision, autocast_dtype
+from deepanon.training.config import TrainConfig
 from deepanon.training.distributed import Process
-from deepanon.training.loop import Models, autocast_dtype, train_step
+from deepanon.training.loop import Models, train_step
+from generator import matmul_gflops
 from timing import median_seconds
+
+RECIPE = "paper"  # residual D, WGAN loss, improved gradient penalty (eq. 10/11)
 
 
 def synthetic_batch(batch: int, size: int, keypoints: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -34,86 +39,77 @@ def synthetic_batch(batch: int, size: int, keypoints: int, device: torch.device)
     return {k: v.to(device) for k, v in data.items()}
 
 
-def measure(batch: int, args: argparse.Namespace) -> dict[str, float]:
-    device = torch.device(args.device)
-    cfg = TrainConfig(data="-", out="-", num_keypoints=5, image_size=args.image_size, width=args.width,
-                      batch_size=batch, precision=Precision(args.precision), device=args.device)
-    process = Process(0, 1, device)
-    m = Models.build(cfg.model_config(), cfg, process)
-    data = synthetic_batch(batch, cfg.image_size, 5, device)
-    image, mask, pose = data["image"], data["mask"], data["pose"]
-    condition = image * mask
-    amp = autocast_dtype(cfg.precision, process.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+def unit(args: argparse.Namespace, batch: int, precision: Precision, compile: bool):
+    """A function running one penalty interval of training steps, and its TrainConfig."""
+    cfg = TrainConfig(data="-", out="-", num_keypoints=5, image_size=args.image_size, batch_size=batch,
+                      penalty_interval=args.penalty_interval, precision=precision, compile=compile, device=args.device)
+    process = Process(0, 1, torch.device(args.device))
+    models = Models.build(cfg.model_config(), cfg, process)
+    data = synthetic_batch(batch, cfg.image_size, 5, process.device)
 
-    def autocast() -> torch.autocast:
-        return torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None)
+    def run() -> None:
+        for step in range(cfg.penalty_interval):
+            train_step(models, data, cfg, process, step * batch)
 
-    def g_part() -> None:
-        with autocast():
-            out = m.generator(condition, mask, pose, torch.randn(batch, 32, 4, 4, device=device))
-        out.float().mean().backward()
-
-    def d_part() -> None:
-        with autocast():
-            scores = m.discriminator(torch.cat([image, image.flip(0)]), condition.repeat(2, 1, 1, 1),
-                                     mask.repeat(2, 1, 1, 1), pose.repeat(2, 1, 1))
-        scores.float().mean().backward()
-
-    def gp_part() -> None:
-        x_hat = image.clone().requires_grad_(True)
-        with autocast():
-            score = m.discriminator(x_hat, condition, mask, pose).float()
-        loss.improved_gradient_penalty(loss.critic_gradient(score, x_hat), mask).mean().backward()
-
-    images_seen = 0
-
-    def step() -> None:
-        nonlocal images_seen
-        train_step(m, data, cfg, process, images_seen)
-        images_seen += batch
-
-    step_s = median_seconds(step, args.steps, sync)
-    m.discriminator.requires_grad_(True)  # train_step leaves D frozen after its G step
-    parts = {name: median_seconds(fn, args.steps, sync) for name, fn in (("G", g_part), ("D", d_part), ("GP", gp_part))}
-    grid = synthetic_batch(cfg.grid_size, cfg.image_size, 5, device)  # the loop probes grid_size faces, whatever the batch
-    z = torch.randn(cfg.grid_size, m.ema.config.latent_channels, 4, 4, device=device)
-    probe_s = median_seconds(lambda: conditioning_effect(m.ema, grid["image"], grid["mask"], grid["pose"], z), args.steps, sync)
-    return {"batch": batch, "step_s": step_s, "images_per_s": batch / step_s, **{f"{k}_s": v for k, v in parts.items()},
-            "probe_s": probe_s, "probe_share": probe_s / (probe_s + cfg.log_every / batch * step_s),
-            "log_every": cfg.log_every}
+    return run, cfg
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, nargs="+", default=[8])
+    parser.add_argument("--penalty-interval", type=int, default=4)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--compile", action="store_true", help="also time the compiled rows (minutes of compiling each)")
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
 
-    rows = [measure(batch, args) for batch in args.batch]
-    where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} threads"
-    table = Table(title=f"Config E training, {args.image_size}², width ×{args.width}, {args.precision}, {where}")
-    for column in ["batch", "step s", "images/s", "images/hour", "G fwd+bwd", "D fwd+bwd (real+fake)", "GP (x̂, 2nd bwd)", "probe per log line"]:
+    peak = matmul_gflops(torch.bfloat16, 5, device, sync)
+    rows = []
+    for batch in args.batch:
+        run, cfg = unit(args, batch, Precision.FP32, False)
+        with FlopCounterMode(display=False) as counter:
+            run()
+        flops_per_image = counter.get_total_flops() / (batch * cfg.penalty_interval)
+        settings = [(Precision(p), c) for c in ([False, True] if args.compile else [False]) for p in args.precision]
+        auto = Precision.BF16 if autocast_dtype(Precision.AUTO, device) is torch.bfloat16 else Precision.FP32
+        default = (auto, False)
+        settings += [default] if default not in settings else []
+        for precision, compile in settings:
+            run, cfg = unit(args, batch, precision, compile)
+            seconds = median_seconds(run, args.repeats, sync)
+            images_per_s = batch * cfg.penalty_interval / seconds
+            rows.append({"recipe": RECIPE, "batch": batch, "penalty_interval": cfg.penalty_interval,
+                         "precision": precision.value, "compiled": compile, "images_per_s": images_per_s,
+                         "gflop_per_image": flops_per_image / 1e9,
+                         "fraction_of_bf16_peak": images_per_s * flops_per_image / 1e9 / peak,
+                         "default": (precision, compile) == default})
+
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
+    table = Table(title=f"Config E training steps, {args.image_size}², penalty every {args.penalty_interval} steps, "
+                        f"{where}; bf16 matmul peak {peak:.0f} GFLOP/s")
+    for column in ["recipe", "batch", "precision", "compiled", "images/s", "images/hour", "GFLOP/image", "of bf16 peak"]:
         table.add_column(column, justify="right")
     for r in rows:
-        parts = r["G_s"] + r["D_s"] + r["GP_s"]
-        table.add_row(
-            str(r["batch"]), f"{r['step_s']:.2f}", f"{r['images_per_s']:.2f}", f"{3600 * r['images_per_s']:,.0f}",
-            *(f"{r[f'{k}_s']:.2f} s ({r[f'{k}_s'] / parts:.0%})" for k in ("G", "D", "GP")),
-            f"{r['probe_s']:.2f} s ({r['probe_share']:.2%} at one per {r['log_every']:,} images)",
-        )
-    Console().print(table)
+        table.add_row(r["recipe"], str(r["batch"]), r["precision"], "yes" if r["compiled"] else "no",
+                      f"{r['images_per_s']:.2f}", f"{3600 * r['images_per_s']:,.0f}", f"{r['gflop_per_image']:.1f}",
+                      f"{r['fraction_of_bf16_peak']:.1%}")
+    console = Console(width=140)
+    console.print(table)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+            json.dump({"bf16_matmul_gflops": peak, "rows": rows}, f, indent=2)
+    best = max((r for r in rows if r["default"]), key=lambda r: r["images_per_s"])
+    console.print(f"training step: {best['fraction_of_bf16_peak']:.3f} of bf16 peak, {best['images_per_s']:.2f} images/s "
+                  f"({best['recipe']}; {best['precision']}, {'compiled' if best['compiled'] else 'eager'}, "
+                  f"batch {best['batch']}, penalty every {best['penalty_interval']} steps)", soft_wrap=True)
 
 
 if __name__ == "__main__":

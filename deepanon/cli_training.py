@@ -67,7 +67,7 @@ def _to_field(name: str, value: Any) -> tuple[str, Any]:
     enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision}
     if name == "plain_conv":
         return "imputed", not value
-    if name in ("data", "boxes", "landmarks") and value is not None:
+    if name in ("data", "boxes", "landmarks", "init") and value is not None:
         value = str(Path(value).absolute())  # export finds the data's crop geometry from any working folder
     if name == "out" and value is not None:
         value = str(value)
@@ -106,6 +106,9 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
 @click.option("--keypoints", type=click.IntRange(0), help="Number of pose keypoints K; default: as many as the landmarks file "
               "has. 0 trains without pose input: FDF's K = 7 body keypoints do not exist at inference, where the detector "
               "gives 5 face landmarks, so FDF weights must be trained with --keypoints 0 to anonymize photos.")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Start the generator (and its EMA) from these exported weights, e.g. weights/default.safetensors; "
+                   "the discriminator starts fresh.")
 @click.option("--plain-conv", is_flag=True, help="Ablation: plain convolutions instead of IConv.")
 @click.option("--mask", type=_choice(MaskKind), help="Training masks; default from the preset.")
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Horizontal flip p=0.5 with keypoint left/right swap.")
@@ -118,7 +121,11 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
 @click.option("--l1-images", type=int, help="Reconstruction warm-up: L1 in the hole for the first N images [0 = off].")
 @click.option("--l1-weight", type=float, help="Weight of the warm-up L1 term [1.0].")
 @click.option("--ema-half-life", type=int, help="Half-life of the EMA generator in images [10000].")
-@click.option("--precision", type=_choice(Precision), help="auto = bf16 on CUDA, fp32 on CPU; fp16 uses a grad scaler.")
+@click.option("--precision", type=_choice(Precision),
+              help="auto = bf16 on CUDA and on CPUs with native bf16 (AVX-512 BF16/AMX), else fp32 (fp16 on GPUs "
+                   "without bf16); fp16 uses a grad scaler.")
+@click.option("--compile/--no-compile", default=None,
+              help="torch.compile G and D (steps without the penalty); a failing compile falls back to eager [off].")
 @click.option("--device", type=str, help="auto, cpu or cuda (under torchrun: one GPU per process) [auto].")
 @click.option("--workers", type=int, help="Data loader worker processes per training process [2].")
 @click.option("--seed", type=int, help="Seed for initialisation, data order, masks and latents [0].")

@@ -19,7 +19,9 @@ import torch
 from deepanon.detection import Detections
 from deepanon.geometry import DEFAULT_EXPAND, FaceCrop
 from deepanon.models import Generator, truncated_latent
-from deepanon.models.precision import AUTOCAST_DTYPES, Precision
+from deepanon.models.compiled import CompiledForward
+from deepanon.models.precision import Precision, autocast_dtype
+from deepanon.monochrome import photo_tone
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +69,6 @@ def select_device(name: str = "auto") -> torch.device:
     return device
 
 
-def inference_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, None for fp32. ``auto``: bf16 on CUDA GPUs that have it (else fp16) and on CPUs with native
-    bf16 (AVX-512 BF16 / AMX: 1.3-2.5× faster there, benchmarks/NOTES.md), fp32 on other CPUs."""
-    if precision is Precision.AUTO:
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-    if precision is Precision.FP16 and device.type != "cuda":
-        raise ValueError("fp16 inference needs CUDA; use bf16 or fp32 on the CPU")
-    return AUTOCAST_DTYPES[precision]
-
-
 def default_batch_size(device: torch.device, dtype: torch.dtype | None, compiled: bool) -> int:
     """Faces per generator call, measured (benchmarks/NOTES.md): on the CPU, eager per-face time grows with the batch
     (the element-wise IConv work leaves the cache), fastest at 1 in fp32 and 2 in bf16; compiled, 8; on CUDA, 64."""
@@ -101,20 +91,16 @@ class FaceGenerator:
         self.device = device
         self.generator = generator.eval().to(device)
         self.config = generator.config
-        self.dtype = inference_dtype(precision, device)
-        self.compiled = torch.compile(self.generator, dynamic=False) if compile else None
+        self.dtype = autocast_dtype(precision, device)
+        self.compiled = CompiledForward(self.generator, "generator") if compile else None
         self.batch_size = batch_size or default_batch_size(device, self.dtype, compile)
 
     def _run(self, *inputs: torch.Tensor) -> torch.Tensor:
-        if self.compiled is not None:
-            n = inputs[0].shape[0]
-            padded = [torch.cat([t, t[:1].expand(self.batch_size - n, *t.shape[1:])]) for t in inputs]
-            try:
-                return self.compiled(*padded)[:n]
-            except Exception as err:  # noqa: BLE001 - inductor can fail in many ways; eager is always available
-                log.warning("torch.compile failed (%s: %s); running the generator eagerly", type(err).__name__, err)
-                self.compiled = None
-        return self.generator(*inputs)
+        if self.compiled is None:
+            return self.generator(*inputs)
+        n = inputs[0].shape[0]
+        padded = [torch.cat([t, t[:1].expand(self.batch_size - n, *t.shape[1:])]) for t in inputs]
+        return self.compiled(*padded)[:n]
 
     @torch.no_grad()
     def __call__(self, crops: np.ndarray, certainty: np.ndarray, keypoints: np.ndarray, latents: torch.Tensor) -> np.ndarray:
@@ -234,7 +220,8 @@ class Anonymizer:
         seeds: Sequence[Sequence[int | None]] | None,
         jobs: list[tuple[int, int, FaceCrop]],
     ) -> tuple[dict[tuple[int, int], tuple[FaceCrop, np.ndarray]], str | None]:
-        """Generate all jobs' faces in batches; on any error return no faces and the reason."""
+        """Generate all jobs' faces in batches, in the tone of a black-and-white or toned photo (``monochrome``); on any
+        error return no faces and the reason."""
         k = self.face_generator.config.num_keypoints
         try:
             crops = np.stack([crop.extract(frames[i]) for i, _, crop in jobs])
@@ -245,7 +232,9 @@ class Anonymizer:
         except Exception as err:  # noqa: BLE001 - any failure must end in covered faces, never in visible ones
             log.warning("face generation failed (%s); covering %d face(s) instead", err, len(jobs))
             return {}, f"generation failed: {err}"
-        return {(i, j): (crop, pixels[n]) for n, (i, j, crop) in enumerate(jobs)}, None
+        tones = {i: photo_tone(frames[i]) for i, _, _ in jobs}
+        return {(i, j): (crop, tones[i].apply(pixels[n]) if tones[i] else pixels[n])
+                for n, (i, j, crop) in enumerate(jobs)}, None
 
 
 def replace_face(

@@ -91,13 +91,15 @@ def test_frames_without_faces_pass_through_unchanged(astronaut, tiny_generator):
 
 
 def test_batch_over_frames_matches_one_by_one(astronaut, tiny_generator):
-    # fp32: bit-exact whatever the batch; bf16 kernels may round differently by batch size (within the bf16 tolerance)
+    # fp32 kernels may pick another summation order by batch size (oneDNN on AMX CPUs: the generator's output moves by
+    # ~2e-6), which rounds a few pixels to the neighbouring grey level; nothing more may differ
     anonymizer = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"), batch_size=3, precision=Precision.FP32))
     frames = [astronaut, astronaut[:, ::-1].copy(), astronaut]
     dets = [one_face(), one_face(np.array([[262, 60, 342, 170]], np.float32)), one_face()]
     together = anonymizer.anonymize(frames, dets)
     for frame, det, res in zip(frames, dets, together):
-        assert np.array_equal(anonymizer.anonymize([frame], [det])[0].image, res.image)
+        difference = np.abs(anonymizer.anonymize([frame], [det])[0].image.astype(int) - res.image)
+        assert difference.max() <= 1 and (difference > 0).mean() < 0.001
 
 
 def test_paste_failure_covers_the_face(astronaut, tiny_generator, monkeypatch):
@@ -141,14 +143,15 @@ def test_bf16_on_the_cpu_is_within_tolerance_in_the_face_and_exact_elsewhere(ast
 
 
 def test_precision_and_batch_defaults():
-    from deepanon.pipeline import default_batch_size, inference_dtype
+    from deepanon.models.precision import autocast_dtype
+    from deepanon.pipeline import default_batch_size
 
     cpu = torch.device("cpu")
-    assert inference_dtype(Precision.FP32, cpu) is None and inference_dtype(Precision.BF16, cpu) is torch.bfloat16
+    assert autocast_dtype(Precision.FP32, cpu) is None and autocast_dtype(Precision.BF16, cpu) is torch.bfloat16
     native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    assert inference_dtype(Precision.AUTO, cpu) is (torch.bfloat16 if native else None)
-    with pytest.raises(ValueError, match="fp16 inference needs CUDA"):
-        inference_dtype(Precision.FP16, cpu)
+    assert autocast_dtype(Precision.AUTO, cpu) is (torch.bfloat16 if native else None)
+    with pytest.raises(ValueError, match="fp16 needs CUDA"):
+        autocast_dtype(Precision.FP16, cpu)
     assert [default_batch_size(cpu, None, False), default_batch_size(cpu, torch.bfloat16, False),
             default_batch_size(cpu, None, True), default_batch_size(torch.device("cuda"), torch.bfloat16, False)] == [1, 2, 8, 64]
 
@@ -162,7 +165,7 @@ def test_compiled_generator_matches_eager_and_pads_partial_batches(astronaut, ti
                                         compile=True))
     expected = eager.anonymize([astronaut], [det])[0].image.astype(int)
     result = compiled.anonymize([astronaut], [det])[0]  # 3 faces in batches of 2: the second batch is padded
-    assert compiled.face_generator.compiled is not None  # compiled for real, not the eager fallback
+    assert compiled.face_generator.compiled.active  # compiled for real, not the eager fallback
     assert np.abs(result.image.astype(int) - expected).max() <= 2
     assert [f.replacement for f in result.faces] == [Replacement.GENERATE] * 3
 
@@ -179,7 +182,7 @@ def test_failing_compile_falls_back_to_eager_with_a_warning(astronaut, tiny_gene
     result = Anonymizer(face_generator).anonymize([astronaut], [det])[0]
     expected = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32)).anonymize(
         [astronaut], [det])[0]
-    assert face_generator.compiled is None and "running the generator eagerly" in caplog.text
+    assert not face_generator.compiled.active and "running the generator eagerly" in caplog.text
     assert np.array_equal(result.image, expected.image)
 
 

@@ -84,17 +84,29 @@ def fuse(detections: Detections, iou_threshold: float) -> Detections:
     return Detections(boxes, detections.scores[best], landmarks, estimated)
 
 
-def drop_contained(detections: Detections, inside: float = 0.8) -> Detections:
-    """Drop each box lying (``inside`` of its area or more) within a larger box that scores at least half as high.
+def merge_contained(detections: Detections, inside: float = 0.8) -> Detections:
+    """Merge each box lying (``inside`` of its area or more) within a larger box that scores at least half as high
+    into that box: the larger box grows to enclose it, the contained box goes.
 
     One pass at a coarse scale can find a whole large face while a finer pass finds a piece of it (an eye region,
-    the lower face): the piece would get a second, smaller generated face inside the first. Only the contained box is
-    ever dropped, so the pixels it covered stay covered by the larger one.
+    the lower face): the piece would get a second, smaller generated face inside the first. Up to 1 - ``inside`` of
+    the piece may lie outside the larger box; growing the larger box keeps those pixels covered. Boxes are merged
+    smallest first, each into its largest container; a container with estimated landmarks gets them re-estimated
+    from its grown box.
     """
     if len(detections) < 2:
         return detections
-    sizes = area(detections.boxes)
-    within = intersection(detections.boxes, detections.boxes) / np.maximum(sizes[:, None], 1e-12)
+    boxes = detections.boxes.copy()
+    sizes = area(boxes)
+    within = intersection(boxes, boxes) / np.maximum(sizes[:, None], 1e-12)
     container = (within >= inside) & (sizes[None, :] > sizes[:, None])
     container &= detections.scores[None, :] >= 0.5 * detections.scores[:, None]
-    return detections[~container.any(1)]
+    for i in np.argsort(sizes, kind="stable"):
+        if container[i].any():
+            j = np.flatnonzero(container[i])[np.argmax(sizes[container[i]])]
+            boxes[j] = [*np.minimum(boxes[j, :2], boxes[i, :2]), *np.maximum(boxes[j, 2:], boxes[i, 2:])]
+    keep = ~container.any(1)
+    landmarks = detections.landmarks.copy()
+    estimated = detections.landmarks_estimated
+    landmarks[estimated] = landmarks_from_box(boxes[estimated])
+    return Detections(boxes, detections.scores, landmarks, estimated)[keep]

@@ -2,42 +2,42 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from deepanon.detection.base import Detector
-from deepanon.detection.boxes import drop_contained, fuse
+from deepanon.detection.boxes import merge_contained, fuse
 from deepanon.detection.tiling import cut_by_tile, merge_tiles, tiles
 from deepanon.detection.types import Detections
 
 FUSE_IOU = 0.4  # duplicates of one face found by several passes
-MAX_SIDE = 4096  # longest side of the (rescaled) image a pass looks at: bounds the time on very large photos
 
 
-def resize(image: np.ndarray, scale: float) -> np.ndarray:
-    """uint8 HxWx3 resized by ``scale`` (area averaging down, bilinear up); identity for scale 1."""
-    if scale == 1.0:
+def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """uint8 HxWx3 resized to ``width`` x ``height`` (area averaging down, bilinear up); identity at its own size."""
+    if (height, width) == image.shape[:2]:
         return image
-    h, w = image.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    shrink = width < image.shape[1] or height < image.shape[0]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 class Tiled(Detector):
     """Run ``inner`` on the image resized by ``scale``, cut into tiles of at most ``tile`` px a side.
 
-    Bounds the input size of ``inner`` on large frames; small faces keep ``scale`` times their size. The resized
-    image's longest side is capped at ``max_side`` (the scale is lowered for larger photos), so a 100-megapixel
-    photo costs about as much as a 16-megapixel one; faces smaller than ~10 px at the capped scale may be missed. Neighbouring
-    tiles share ``overlap`` px (of the resized image): a face up to that size cut by a tile edge is whole in the
-    neighbour; a larger one is kept cut (never dropped) unless another pass finds it whole. Images whose longest side
-    is at most ``skip_up_to`` are not looked at (an overview pass, left to the other passes on small images).
+    Bounds the input size of ``inner`` on large frames; faces keep ``scale`` times their size whatever the photo's
+    size or aspect ratio, so a large photo costs time in proportion to its area, never faces. Each tile is resized
+    from the source pixels under it, so memory is bounded by the tile, not by the scaled photo. Neighbouring tiles
+    share ``overlap`` px (of the resized image): a face up to that size cut by a tile edge is whole in the neighbour;
+    a larger one is kept cut (never dropped) unless another pass finds it whole. ``max_side`` (an overview pass only)
+    lowers the scale so that the longest side is at most that; images whose longest side is at most ``skip_up_to``
+    are not looked at (an overview, left to the other passes on small images).
     """
 
     def __init__(self, inner: Detector, scale: float = 1.0, tile: int = 1536, overlap: int = 128,
-                 max_side: int = MAX_SIDE, skip_up_to: int = 0) -> None:
+                 max_side: int | None = None, skip_up_to: int = 0) -> None:
         self.inner, self.scale, self.tile, self.overlap, self.max_side = inner, scale, tile, overlap, max_side
         self.skip_up_to = skip_up_to
 
@@ -45,18 +45,21 @@ class Tiled(Detector):
         h, w = image.shape[:2]
         if max(h, w) <= self.skip_up_to:
             return Detections.empty()
-        scaled = resize(image, min(self.scale, self.max_side / max(h, w)))
-        sx, sy = w / scaled.shape[1], h / scaled.shape[0]
-        rects = tiles(scaled.shape[0], scaled.shape[1], self.tile, self.overlap)
-        if len(rects) == 1:
-            return self.inner.detect(scaled).transformed(sx, sy)
+        scale = self.scale if self.max_side is None else min(self.scale, self.max_side / max(h, w))
+        height, width = max(1, round(h * scale)), max(1, round(w * scale))
         parts, cut = [], []
-        for rect in rects:
+        for rect in tiles(height, width, self.tile, self.overlap):
             x0, y0, x1, y1 = (int(v) for v in rect)
-            found = self.inner.detect(np.ascontiguousarray(scaled[y0:y1, x0:x1])).transformed(1, 1, x0, y0)
-            cut.append(cut_by_tile(found.boxes, rect, scaled.shape[0], scaled.shape[1]))
-            parts.append(found.transformed(sx, sy))
-        return merge_tiles(parts, cut, FUSE_IOU)
+            # the source pixels under the tile, one more where the tile's edge falls between two of them
+            sx0, sy0 = math.floor(x0 * w / width), math.floor(y0 * h / height)
+            sx1, sy1 = min(w, math.ceil(x1 * w / width)), min(h, math.ceil(y1 * h / height))
+            size = (max(1, round((sx1 - sx0) * width / w)), max(1, round((sy1 - sy0) * height / h)))
+            piece = resize_to(image[sy0:sy1, sx0:sx1], *size)
+            found = self.inner.detect(np.ascontiguousarray(piece))
+            found = found.transformed((sx1 - sx0) / size[0], (sy1 - sy0) / size[1], sx0, sy0)
+            cut.append(cut_by_tile(found.transformed(width / w, height / h).boxes, rect, height, width))
+            parts.append(found)
+        return parts[0] if len(parts) == 1 else merge_tiles(parts, cut, FUSE_IOU)
 
 
 class Flipped(Detector):
@@ -77,4 +80,4 @@ class Union(Detector):
         self.members = list(members)
 
     def _detect(self, image: np.ndarray) -> Detections:
-        return drop_contained(fuse(Detections.concatenate([m.detect(image) for m in self.members]), FUSE_IOU))
+        return merge_contained(fuse(Detections.concatenate([m.detect(image) for m in self.members]), FUSE_IOU))

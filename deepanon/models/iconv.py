@@ -24,8 +24,11 @@ def impute(x: torch.Tensor, certainty: torch.Tensor, omega: torch.Tensor) -> tor
     """
     k = omega.shape[-1]
     pad = k // 2
-    # channels_last: PyTorch's CPU depthwise backward is 5-20× faster in it (benchmarks/NOTES.md); values are unchanged
-    masked = (x * certainty).contiguous(memory_format=torch.channels_last)
+    # PyTorch's CPU depthwise backward is 5-20× faster in channels_last for fp32 and ~2.4× slower in it for bf16
+    # (benchmarks/depthwise.py); CUDA keeps channels_last (unmeasured there); values are unchanged
+    masked = x * certainty
+    channels_last = masked.dtype == torch.float32 or masked.is_cuda
+    masked = masked.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     weighted = F.conv2d(masked, omega, padding=pad, groups=x.shape[1])
     mass = F.avg_pool2d(certainty, k, stride=1, padding=pad, count_include_pad=True)
     h = weighted.contiguous() / (mass + IMPUTATION_EPS)

@@ -46,7 +46,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # everything else must match the checkpoint.
 RESUMABLE = frozenset(
     {"data", "out", "images", "workers", "checkpoint_every", "grid_every", "log_every", "quiet", "device",
-     "l1_images", "l1_weight"}
+     "l1_images", "l1_weight", "precision", "compile"}
 )
 
 
@@ -67,6 +67,7 @@ class TrainConfig:
     width: float = 1.0
     num_keypoints: int | None = None
     imputed: bool = True
+    init: str | None = None
     mask: MaskKind = MaskKind.FACE_BOX
     flip: bool = True
     batch_size: int = 32
@@ -81,6 +82,7 @@ class TrainConfig:
     l1_weight: float = 1.0
     l1_images: int = 0
     precision: Precision = Precision.AUTO
+    compile: bool = False
     device: str = "auto"
     workers: int = 2
     seed: int = 0

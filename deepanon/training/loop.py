@@ -14,6 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,14 @@ from torch.nn.parallel import DistributedDataParallel
 from deepanon.io import atomic_write
 from deepanon.metrics.conditioning import conditioning_effect
 from deepanon.models import Discriminator, Generator, ModelConfig
-from deepanon.models.precision import AUTOCAST_DTYPES, Precision
+from deepanon.models.compiled import CompiledForward
+from deepanon.models.precision import autocast_dtype
 from deepanon.training import distributed, loss
 from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from deepanon.training.config import RESUMABLE, DatasetKind, Penalty, TrainConfig
 from deepanon.training.data import FaceDataset, fdf_dataset, folder_dataset, make_loader
 from deepanon.training.samples import sample_grid, save_png
+from deepanon.weights import load_generator
 
 log = logging.getLogger(__name__)
 LOG_FILE = "log.jsonl"
@@ -58,15 +61,6 @@ def step_rng(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
 
 
-def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
-    """None means fp32 (no autocast)."""
-    if precision is Precision.AUTO:
-        return torch.bfloat16 if device.type == "cuda" else None
-    if precision is Precision.FP16 and device.type != "cuda":
-        raise ValueError("fp16 needs CUDA")
-    return AUTOCAST_DTYPES[precision]
-
-
 def gradient_penalty(kind: Penalty, gradient: torch.Tensor, mask: torch.Tensor, weight: float) -> torch.Tensor:
     if kind is Penalty.IMPROVED:
         return loss.improved_gradient_penalty(gradient, mask, weight)
@@ -77,13 +71,20 @@ def gradient_penalty(kind: Penalty, gradient: torch.Tensor, mask: torch.Tensor, 
 
 @dataclass
 class Models:
-    """Networks, their (possibly DDP-wrapped) training views, optimizers and the AMP grad scaler."""
+    """Networks, their training views, optimizers and the AMP grad scaler.
+
+    ``g_train`` and ``d_fast`` are the (DDP-wrapped, with ``compile`` compiled) views for G and D steps; ``d_train``
+    is D's eager view for steps with the eq. 11 penalty (compiled graphs have no double backward); ``d_score`` is D
+    for the G step (no DDP: D is frozen there).
+    """
 
     generator: Generator
     discriminator: Discriminator
     ema: Generator
-    g_train: nn.Module
+    g_train: Callable[..., torch.Tensor]
     d_train: nn.Module
+    d_fast: Callable[..., torch.Tensor]
+    d_score: Callable[..., torch.Tensor]
     g_optimizer: torch.optim.Optimizer
     d_optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
@@ -95,13 +96,27 @@ class Models:
         discriminator = Discriminator(model_config).to(process.device)
         ema = copy.deepcopy(generator).eval().requires_grad_(False)
         wrap = (lambda m: DistributedDataParallel(m)) if process.distributed else (lambda m: m)
+        fast = (lambda m, what: CompiledForward(m, what)) if cfg.compile else (lambda m, what: m)
+        g_train, d_train = wrap(generator), wrap(discriminator)
+        d_fast = fast(d_train, "discriminator")
+        d_score = d_fast if d_train is discriminator else fast(discriminator, "discriminator")
         betas = (float(cfg.betas[0]), float(cfg.betas[1]))
         return cls(
-            generator, discriminator, ema, wrap(generator), wrap(discriminator),
+            generator, discriminator, ema, fast(g_train, "generator"), d_train, d_fast, d_score,
             torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=betas),
             torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=betas),
-            torch.amp.GradScaler(process.device.type, enabled=cfg.precision is Precision.FP16),
+            torch.amp.GradScaler(process.device.type,
+                                 enabled=autocast_dtype(cfg.precision, process.device) is torch.float16),
         )
+
+    def init_generator(self, path: Path) -> None:
+        """Start G and its EMA from exported weights (``deepanon export``, e.g. the bundled default); D starts fresh."""
+        weights, _ = load_generator(path)
+        if weights.config != self.generator.config:
+            raise ValueError(f"{path}: its model {weights.config.to_dict()} is not this run's "
+                             f"{self.generator.config.to_dict()}")
+        self.generator.load_state_dict(weights.state_dict(), strict=True)
+        self.ema.load_state_dict(weights.state_dict(), strict=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -149,8 +164,9 @@ def train_step(
         images.append(x_hat)
     n = len(images)
     m.discriminator.requires_grad_(True)
+    d_view = m.d_train if with_penalty else m.d_fast
     with autocast():
-        scores = m.d_train(torch.cat(images), condition.repeat(n, 1, 1, 1), mask.repeat(n, 1, 1, 1), pose.repeat(n, 1, 1))
+        scores = d_view(torch.cat(images), condition.repeat(n, 1, 1, 1), mask.repeat(n, 1, 1, 1), pose.repeat(n, 1, 1))
     scores = scores.float()
     real_score, fake_score = scores[:b], scores[b : 2 * b]
     epsilon = loss.epsilon_penalty(real_score, cfg.epsilon_weight).mean()
@@ -166,7 +182,7 @@ def train_step(
 
     m.discriminator.requires_grad_(False)
     with autocast():
-        g_score = m.discriminator(fake, condition, mask, pose).float()
+        g_score = m.d_score(fake, condition, mask, pose).float()
     g_loss = loss.generator_loss(g_score).mean()
     if images_seen < cfg.l1_images:
         l1 = loss.masked_l1(fake.float(), image, mask).mean()
@@ -238,6 +254,8 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False)
     cfg = resolve(cfg, train_set, process)
     models = Models.build(cfg.model_config(), cfg, process)
     images_seen = 0
+    if cfg.init is not None and not resume:
+        models.init_generator(Path(cfg.init))
     if resume:
         path = latest_checkpoint(run_dir)
         if path is None:

@@ -1,7 +1,7 @@
 import numpy as np
 
 from deepanon.detection import Detections
-from deepanon.detection.boxes import drop_contained, fuse, iou, ios, nms
+from deepanon.detection.boxes import merge_contained, fuse, iou, ios, nms
 
 
 def test_iou_and_ios_hand_values():
@@ -39,17 +39,25 @@ def test_fuse_of_nothing_is_empty():
     assert len(fuse(Detections.empty(), 0.4)) == 0
 
 
-def test_drop_contained_keeps_the_larger_box_and_unrelated_faces():
+def test_merge_contained_keeps_the_larger_box_and_unrelated_faces():
     boxes = np.array([[100, 100, 300, 320],   # whole face
                       [150, 200, 250, 300],   # a piece of it, scored higher
                       [280, 100, 380, 200],   # a neighbour overlapping the face's edge, not inside it
                       [120, 120, 160, 160]],  # inside the face but far more confident than it
                      np.float32)
     scores = np.array([0.5, 0.9, 0.8, 1.0 + 0.1], np.float32)
-    kept = drop_contained(Detections.from_boxes(boxes, scores))
+    kept = merge_contained(Detections.from_boxes(boxes, scores))
     np.testing.assert_array_equal(kept.boxes, boxes[[0, 2, 3]])
 
 
-def test_drop_contained_of_one_box_is_itself():
+def test_a_merged_piece_that_sticks_out_stays_covered():
+    # the piece lies 85 % inside the face and 15 % below it: the face's box grows to cover it, in x and y alike
+    boxes = np.array([[100, 100, 200, 200], [130, 115, 170, 215], [0, 0, 40, 40], [10, 5, 30, 44]], np.float32)
+    merged = merge_contained(Detections.from_boxes(boxes, np.array([0.9, 0.8, 0.7, 0.7], np.float32)))
+    np.testing.assert_array_equal(merged.boxes, [[100, 100, 200, 215], [0, 0, 40, 44]])
+    np.testing.assert_allclose(merged.landmarks, Detections.from_boxes(merged.boxes, merged.scores).landmarks)
+
+
+def test_merge_contained_of_one_box_is_itself():
     one = Detections.from_boxes(np.array([[0, 0, 10, 10]], np.float32), np.array([0.3], np.float32))
-    assert drop_contained(one) is one
+    assert merge_contained(one) is one

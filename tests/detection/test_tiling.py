@@ -96,9 +96,17 @@ def test_union_fuses_same_face_from_two_detectors():
     np.testing.assert_array_equal(found.boxes, [[20, 20, 50, 60]])
 
 
-def test_large_photo_is_looked_at_no_larger_than_max_side():
+def test_a_panorama_is_tiled_at_the_pass_scale_and_keeps_its_small_faces():
+    inner = WhiteRectangles()
+    faces = [(x, 300, x + 12, 312) for x in range(100, 16000, 400)]  # 40 faces of 12 px along a 16000×400 strip
+    found = Tiled(inner, scale=1.3, tile=1536, overlap=128).detect(draw(400, 16000, faces))
+    assert len(inner.inputs) == 15 and all(h == 520 and w <= 1536 for h, w in inner.inputs)  # 20800×520, 15 tiles
+    np.testing.assert_allclose(found.boxes[np.argsort(found.boxes[:, 0])], faces, atol=1)
+
+
+def test_an_overview_pass_is_looked_at_no_larger_than_max_side():
     inner = WhiteRectangles()
     face = (4000, 2000, 4600, 2800)
-    found = Tiled(inner, scale=1.3, tile=1536, overlap=128, max_side=2048).detect(draw(3000, 8000, [face]))
-    assert [h for h, _ in inner.inputs] == [768, 768]  # 8000×3000 seen as 2048×768 (not 10400×3900): two tiles
+    found = Tiled(inner, scale=1.0, tile=1536, overlap=128, max_side=2048).detect(draw(3000, 8000, [face]))
+    assert [h for h, _ in inner.inputs] == [768, 768]  # 8000×3000 seen as 2048×768: two tiles
     np.testing.assert_allclose(found.boxes, [face], atol=8000 / 2048)
