@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import cv2
 import imageio.v3 as iio
@@ -43,7 +44,7 @@ def detect(detector, pixels: np.ndarray, truth: Image) -> tuple[int, int, float]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--pieces", type=int, default=12)
     parser.add_argument("--height", type=int, default=680)
     parser.add_argument("--canvas", type=int, nargs=2, default=[8660, 5774])
