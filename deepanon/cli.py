@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -121,8 +121,27 @@ def progress_bar(quiet: bool):
         yield progress
 
 
-def finish(reports: list[FileReport], errors: list[str], report_path: Path | None) -> None:
-    """Print the summary, write the JSON report, exit non-zero if anything failed."""
+INTERRUPTED_EXIT_CODES = {130: "interrupted (Ctrl-C)", 143: "stopped (SIGTERM)"}
+
+
+@contextmanager
+def summary_when_interrupted(jobs: list[Job], reports: list[FileReport], errors: list[str],
+                             report_path: Path | None) -> Iterator[None]:
+    """Ctrl-C (exit 130) or SIGTERM (143) mid-run: the file in progress leaves no output (atomic writes); the files
+    done so far are summed up and reported as usual, the rest named as not done."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit) as stop:
+        code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
+        if code not in INTERRUPTED_EXIT_CODES:
+            raise
+        left = len(jobs) - len([r for r in reports if r.ok])
+        errors.append(f"{INTERRUPTED_EXIT_CODES[code]}: {left} file(s) not done")
+        finish(reports, errors, report_path, exit_code=code)
+
+
+def finish(reports: list[FileReport], errors: list[str], report_path: Path | None, exit_code: int = 1) -> None:
+    """Print the summary, write the JSON report, exit with ``exit_code`` if anything failed."""
     for message in errors:
         console.print(f"[red]error:[/red] {message}", highlight=False)
     done = [r for r in reports if r.ok]
@@ -153,7 +172,7 @@ def finish(reports: list[FileReport], errors: list[str], report_path: Path | Non
             console.print(f"[red]error:[/red] {report_path}: report not written ({err.strerror or err})", highlight=False)
             sys.exit(1)
     if errors:
-        sys.exit(1)
+        sys.exit(exit_code)
 
 
 def frame_list(frames: list[int], shown: int = 20) -> str:
@@ -195,17 +214,17 @@ def plan_jobs(paths: tuple[Path, ...], output: str | None, suffixes: set[str], r
     return jobs, errors
 
 
-def setup(threads: int | None, detector: str, threshold: float | None):
+def setup(threads: int | None, detector: str, threshold: float | None, turned: bool):
     if threads is not None:
         torch.set_num_threads(threads)
     exit_on_sigterm()
-    return detector_or_exit(detector, threshold, threads or 2)
+    return detector_or_exit(detector, threshold, threads or 2, turned)
 
 
-def detector_or_exit(name: str, threshold: float | None, threads: int):
+def detector_or_exit(name: str, threshold: float | None, threads: int, turned: bool = False):
     """The detector; a missing optional package (YuNet's ``yuface``) is one line and exit 1."""
     try:
-        return create_detector(DetectorName(name), threshold=threshold, threads=threads)
+        return create_detector(DetectorName(name), threshold=threshold, threads=threads, turns=turned)
     except ImportError as err:
         raise click.ClickException(str(err)) from err
 
@@ -215,7 +234,11 @@ def detector_or_exit(name: str, threshold: float | None, threads: int):
 @common_options
 @click.option("--keep-metadata", is_flag=True, help="Keep EXIF metadata (GPS included!). Default: stripped.")
 @click.option("--compare", is_flag=True, help="Also write <name>_compare.<ext>: before | after side by side.")
-def image(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, overwrite, quiet, keep_metadata, compare) -> None:
+@click.option("--turned/--upright-only", default=True, show_default=True,
+              help="Also find faces turned by 90°, 180° and 270° (photos scanned or saved sideways or upside down, "
+                   "without a right EXIF orientation); each is painted in its own orientation. CenterFace modes; "
+                   "costs ~1.8x the detection time (benchmarks/NOTES.md).")
+def image(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, overwrite, quiet, keep_metadata, compare, turned) -> None:
     """Anonymize image files, or every image below the given folders.
 
     \b
@@ -225,9 +248,9 @@ def image(paths, output, weights, replacement, detector, threshold, seed, trunca
     """
     jobs, errors = plan_jobs(paths, output, IMAGE_SUFFIXES, report_path, compare=compare)
     anonymizer = build_anonymizer(weights, replacement, device, batch_size, seed, truncation, precision, compile_generator)
-    face_detector = setup(threads, detector, threshold)
+    face_detector = setup(threads, detector, threshold, turned)
     reports: list[FileReport] = []
-    with progress_bar(quiet) as progress:
+    with summary_when_interrupted(jobs, reports, errors, report_path), progress_bar(quiet) as progress:
         task = progress.add_task("images", total=len(jobs), rate="")
         for job in jobs:
             run_job(
@@ -244,7 +267,10 @@ def image(paths, output, weights, replacement, detector, threshold, seed, trunca
 @click.option("--start", type=click.FloatRange(0), default=None, help="Start time in seconds.")
 @click.option("--end", type=click.FloatRange(0), default=None, help="End time in seconds.")
 @click.option("--batch-frames", type=click.IntRange(1), default=8, show_default=True, help="Frames whose faces are generated in one batch.")
-def video(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, overwrite, quiet, start, end, batch_frames) -> None:
+@click.option("--turned", is_flag=True,
+              help="Also find faces turned by 90°, 180° and 270° in every frame (CenterFace modes; ~1.8x the "
+                   "detection time). Phone rotation metadata is already applied without it.")
+def video(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, overwrite, quiet, start, end, batch_frames, turned) -> None:
     """Anonymize videos frame by frame; fps and audio are kept, memory stays flat.
 
     Faces are tracked across frames: each person keeps one latent, and a face the detector misses for one or two
@@ -258,9 +284,9 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
         raise click.BadParameter("--end must be after --start")
     jobs, errors = plan_jobs(paths, output, VIDEO_SUFFIXES, report_path, suffix=".mp4")
     anonymizer = build_anonymizer(weights, replacement, device, batch_size, seed, truncation, precision, compile_generator)
-    face_detector = setup(threads, detector, threshold)
+    face_detector = setup(threads, detector, threshold, turned)
     reports: list[FileReport] = []
-    with progress_bar(quiet) as progress:
+    with summary_when_interrupted(jobs, reports, errors, report_path), progress_bar(quiet) as progress:
         for job in jobs:
             task = progress.add_task(job.source.name, total=None, rate="")
 

@@ -25,17 +25,20 @@ class FaceCrop:
     box: tuple[float, float, float, float]
     crop: tuple[int, int, int, int]
     size: int
+    turns: int = 0
 
     @classmethod
-    def from_box(cls, box: np.ndarray, size: int = 128, expand: float = DEFAULT_EXPAND) -> FaceCrop:
-        """Square the box around its centre and grow it to ``expand`` × the box's longer side."""
+    def from_box(cls, box: np.ndarray, size: int = 128, expand: float = DEFAULT_EXPAND, turns: int = 0) -> FaceCrop:
+        """Square the box around its centre and grow it to ``expand`` × the box's longer side. ``turns``: quarter turns
+        (``np.rot90``) that bring the face upright in the crop (see ``quarter_turns``); the generator always sees an
+        upright face and its result is turned back when pasted."""
         x0, y0, x1, y1 = (float(v) for v in box)
         if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 - x0 < 1 or y1 - y0 < 1:
             raise ValueError("degenerate face box (under 1 px a side, or not finite)")
         side = max(2, int(math.ceil(max(x1 - x0, y1 - y0) * expand)))
         left = int(round((x0 + x1) / 2 - side / 2))
         top = int(round((y0 + y1) / 2 - side / 2))
-        return cls((x0, y0, x1, y1), (left, top, left + side, top + side), size)
+        return cls((x0, y0, x1, y1), (left, top, left + side, top + side), size, turns % 4)
 
     @property
     def side(self) -> int:
@@ -46,14 +49,21 @@ class FaceCrop:
         """Crop pixels per image pixel."""
         return self.size / self.side
 
+    def _unturned(self, points: np.ndarray) -> np.ndarray:
+        """Image pixel coordinates (..., 2) -> coordinates in [0, 1] of the crop before any turn."""
+        return (np.asarray(points, np.float32) - np.array(self.crop[:2], np.float32)) / self.side
+
     def to_crop(self, points: np.ndarray) -> np.ndarray:
-        """Image pixel coordinates (..., 2) -> crop coordinates in [0, 1] (relative to the crop side)."""
-        return ((np.asarray(points, np.float32) - np.array(self.crop[:2], np.float32)) / self.side).astype(np.float32)
+        """Image pixel coordinates (..., 2) -> coordinates in [0, 1] of the (upright) crop, relative to its side."""
+        crop = self._unturned(points)
+        for _ in range(self.turns):  # np.rot90 moves (x, y) of a unit square to (y, 1 - x)
+            crop = np.stack([crop[..., 1], 1 - crop[..., 0]], axis=-1)
+        return crop.astype(np.float32)
 
     def hole_bounds(self) -> tuple[int, int, int, int]:
-        """The tight box in crop pixels, rounded outward so that it covers the whole face."""
-        x0, y0 = self.to_crop(np.array(self.box[:2])) * self.size
-        x1, y1 = self.to_crop(np.array(self.box[2:])) * self.size
+        """The tight box in pixels of the crop before any turn, rounded outward so that it covers the whole face."""
+        x0, y0 = self._unturned(np.array(self.box[:2])) * self.size
+        x1, y1 = self._unturned(np.array(self.box[2:])) * self.size
         return (
             max(0, math.floor(x0)),
             max(0, math.floor(y0)),
@@ -66,7 +76,7 @@ class FaceCrop:
         mask = np.ones((self.size, self.size), np.float32)
         x0, y0, x1, y1 = self.hole_bounds()
         mask[y0:y1, x0:x1] = 0
-        return mask
+        return np.ascontiguousarray(np.rot90(mask, self.turns))
 
     def extract(self, image: np.ndarray) -> np.ndarray:
         """Cut the crop from an HxWx3 uint8 image (edges replicated outside the image), resized to size²."""
@@ -79,7 +89,8 @@ class FaceCrop:
             inside, max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0), cv2.BORDER_REPLICATE
         )
         interpolation = cv2.INTER_AREA if self.side > self.size else cv2.INTER_CUBIC
-        return cv2.resize(padded, (self.size, self.size), interpolation=interpolation)
+        return np.ascontiguousarray(np.rot90(cv2.resize(padded, (self.size, self.size), interpolation=interpolation),
+                                             self.turns))
 
     @property
     def feather(self) -> float:
@@ -120,6 +131,7 @@ class FaceCrop:
         them alone (it carries the original surroundings, and once put a 2-3 px strip of a neighbour's face back).
         """
         assert generated.shape == (self.size, self.size, 3) and generated.dtype == np.uint8, generated.shape
+        generated = np.ascontiguousarray(np.rot90(generated, -self.turns))
         region = self.paste_region(image.shape, feather)
         rx0, ry0, rx1, ry1 = region
         if rx1 <= rx0 or ry1 <= ry0:
@@ -142,3 +154,13 @@ class FaceCrop:
         changed = alpha[..., 0] > 0
         target[changed] = np.clip(np.rint(blended[changed]), 0, 255).astype(np.uint8)
 
+
+
+def quarter_turns(landmarks: np.ndarray) -> int:
+    """The ``np.rot90`` turns (0-3) that bring a face upright: its mouth below its eyes.
+
+    landmarks: (5, 2) pixel (x, y) in the order of ``detection.types.LANDMARK_NAMES`` (eyes, nose, mouth corners).
+    """
+    eyes, mouth = np.asarray(landmarks, np.float64)[:2].mean(0), np.asarray(landmarks, np.float64)[3:5].mean(0)
+    dx, dy = mouth - eyes
+    return int(np.argmax([dy, -dx, -dy, dx]))  # the downward part of eyes -> mouth after 0, 1, 2, 3 turns

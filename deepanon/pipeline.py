@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from deepanon.detection import Detections
-from deepanon.geometry import DEFAULT_EXPAND, FaceCrop
+from deepanon.geometry import DEFAULT_EXPAND, FaceCrop, quarter_turns
 from deepanon.models import Generator, truncated_latent
 from deepanon.models.compiled import CompiledForward
 from deepanon.models.precision import Precision, autocast_dtype
@@ -197,8 +197,10 @@ class Anonymizer:
                 results[i].faces.append(record)
                 if self.replacement is not Replacement.GENERATE:
                     continue
+                turns = 0 if det.landmarks_estimated[j] else quarter_turns(det.landmarks[j])
                 try:
-                    jobs.append((i, j, FaceCrop.from_box(det.boxes[j], self.face_generator.config.image_size, self.expand)))
+                    jobs.append((i, j, FaceCrop.from_box(det.boxes[j], self.face_generator.config.image_size,
+                                                         self.expand, turns)))
                 except ValueError as err:
                     record.replacement, record.reason = FALLBACK, str(err)
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -34,8 +35,10 @@ def test_sigterm_mid_video_leaves_no_output_and_no_temporary_files(tmp_path):
     make_clip(clip, "-f", "lavfi", "-i", "testsrc=duration=60:size=320x240:rate=25", "-pix_fmt", "yuv420p")
     out_dir = tmp_path / "out"
     out_dir.mkdir()
+    report = tmp_path / "r.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "deepanon", "video", str(clip), "-o", str(out_dir / "anon.mp4"), "--replace", "blur", "--quiet"],
+        [sys.executable, "-m", "deepanon", "video", str(clip), "-o", str(out_dir / "anon.mp4"), "--replace", "blur",
+         "--quiet", "--report", str(report)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     deadline = time.time() + 120
@@ -43,9 +46,38 @@ def test_sigterm_mid_video_leaves_no_output_and_no_temporary_files(tmp_path):
         time.sleep(0.2)
     time.sleep(1.0)
     process.send_signal(signal.SIGTERM)
-    process.wait(timeout=60)
-    assert process.returncode != 0
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143
     assert list(out_dir.iterdir()) == []
+    assert "stopped (SIGTERM): 1 file(s) not done" in stderr.decode() and "Traceback" not in stderr.decode()
+    assert json.loads(report.read_text())["errors"] == ["stopped (SIGTERM): 1 file(s) not done"]
+
+
+def test_ctrl_c_mid_folder_keeps_the_finished_files_and_reports_them(tmp_path, astronaut):
+    from PIL import Image
+
+    photos, out_dir, report = tmp_path / "photos", tmp_path / "out", tmp_path / "r.json"
+    photos.mkdir()
+    for i in range(40):
+        Image.fromarray(astronaut).save(photos / f"{i:02d}.png")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepanon", "image", str(photos), "-o", f"{out_dir}/", "--replace", "blur",
+         "--upright-only", "--quiet", "--report", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    deadline = time.time() + 120
+    while not (out_dir.is_dir() and len([p for p in out_dir.iterdir() if not p.name.startswith(".")]) >= 2) \
+            and time.time() < deadline:  # two files published (temporary files are hidden)
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr.decode()[-1000:]
+    written = sorted(p.name for p in out_dir.iterdir())
+    assert 2 <= len(written) < 40 and all(p.endswith(".png") and not p.startswith(".") for p in written)
+    data = json.loads(report.read_text())
+    assert sorted(Path(f["output"]).name for f in data["files"] if f.get("output")) == written
+    assert data["errors"] == [f"interrupted (Ctrl-C): {40 - len(written)} file(s) not done"]
+    assert "Traceback" not in stderr.decode()
 
 
 def peak_rss_mib(command: list[str]) -> float:

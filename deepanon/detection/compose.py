@@ -1,4 +1,5 @@
-"""Detectors built from other detectors: rescaling and tiling, horizontal-flip test-time augmentation, unions."""
+"""Detectors built from other detectors: rescaling and tiling, quarter turns, horizontal-flip test-time augmentation,
+unions."""
 
 from __future__ import annotations
 
@@ -60,6 +61,33 @@ class Tiled(Detector):
             cut.append(cut_by_tile(found.transformed(width / w, height / h).boxes, rect, height, width))
             parts.append(found)
         return parts[0] if len(parts) == 1 else merge_tiles(parts, cut, FUSE_IOU)
+
+
+def unturn_points(points: np.ndarray, turns: int, height: int, width: int) -> np.ndarray:
+    """Points (..., 2) of ``np.rot90(image, turns)`` -> the same points of the ``height`` x ``width`` image."""
+    points = np.asarray(points, np.float64)
+    h, w = (width, height) if turns % 2 else (height, width)  # the turned image's size
+    for _ in range((4 - turns) % 4):  # one more turn maps (x, y) of an h x w image to (y, w - x) of a w x h one
+        points = np.stack([points[..., 1], w - points[..., 0]], axis=-1)
+        h, w = w, h
+    return points
+
+
+class Turned(Detector):
+    """Faces of the image turned by ``turns`` quarter turns (``np.rot90``), mapped back: a photo scanned or saved
+    sideways or upside down. Landmarks keep the order they have in the turned image (the face's own left eye first),
+    so ``geometry.quarter_turns`` finds which way is up for each face."""
+
+    def __init__(self, inner: Detector, turns: int) -> None:
+        self.inner, self.turns = inner, turns
+
+    def _detect(self, image: np.ndarray) -> Detections:
+        h, w = image.shape[:2]
+        found = self.inner.detect(np.ascontiguousarray(np.rot90(image, self.turns)))
+        corners = unturn_points(found.boxes.reshape(-1, 2, 2), self.turns, h, w)
+        boxes = np.concatenate([corners.min(1), corners.max(1)], axis=1).astype(np.float32)
+        landmarks = unturn_points(found.landmarks, self.turns, h, w).astype(np.float32)
+        return Detections(boxes, found.scores, landmarks, found.landmarks_estimated)
 
 
 class Flipped(Detector):

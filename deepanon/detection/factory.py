@@ -6,7 +6,7 @@ import enum
 
 from deepanon.detection.base import Detector
 from deepanon.detection.centerface import CenterFace
-from deepanon.detection.compose import Tiled, Union
+from deepanon.detection.compose import Tiled, Turned, Union
 
 
 class DetectorName(str, enum.Enum):
@@ -36,6 +36,10 @@ PASSES: dict[DetectorName, tuple[tuple[float, float], ...]] = {
 # that size (1280 px: 720p frames too; below that, the 0.5x pass already sees them that small): CenterFace sizes faces up to ~500 px, and the 0.5x pass cuts a 12-megapixel photo into tiles, so a
 # close-up face of 1,000+ px was found only in part (an eye and the mouth left as they were) or not at all.
 OVERVIEW_SIDE, OVERVIEW_FLOOR = 640, 0.5
+# With ``turns``, every CenterFace mode also looks at the image turned by 90°, 180° and 270° (photos scanned or saved
+# sideways or upside down): one pass each at this (scale, lowest threshold), chosen on WIDER photos turned those
+# ways (benchmarks/rotation.py, benchmarks/NOTES.md).
+TURNED_PASS = (1.0, 0.5)
 
 DEFAULT_THRESHOLD: dict[DetectorName, float] = {
     DetectorName.FAST: 0.25,
@@ -48,11 +52,13 @@ DEFAULT_THRESHOLD: dict[DetectorName, float] = {
 YUNET_TILE = 960  # yuface warns above this size
 
 
-def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None = None, threads: int = 2) -> Detector:
+def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None = None, threads: int = 2,
+                    turns: bool = False) -> Detector:
     """Build a detector by name.
 
     threshold: score threshold in [0, 1] (None: the measured default of that detector, ``DEFAULT_THRESHOLD``).
     threads: onnxruntime intra-op threads for CenterFace (YuNet uses OpenMP's own threads).
+    turns: also find faces turned by 90°, 180° and 270° (``TURNED_PASS``; CenterFace modes only).
     Raises ValueError for an unknown name and ImportError when YuNet's optional package is missing.
     """
     name = DetectorName(name)
@@ -63,7 +69,9 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
         return Tiled(YuNet(threshold), tile=YUNET_TILE)
     overview = Tiled(CenterFace(max(threshold, OVERVIEW_FLOOR), threads), max_side=OVERVIEW_SIDE,
                      skip_up_to=2 * OVERVIEW_SIDE - 1)
+    scale, floor = TURNED_PASS
+    turned = [Turned(Tiled(CenterFace(max(threshold, floor), threads), scale), k) for k in (1, 2, 3)] if turns else []
     if name is DetectorName.CENTERFACE:
-        return Union([Tiled(CenterFace(threshold, threads)), overview])
+        return Union([Tiled(CenterFace(threshold, threads)), overview, *turned])
     passes = [Tiled(CenterFace(max(threshold, floor), threads), scale) for scale, floor in PASSES[name]]
-    return Union([*passes, overview])
+    return Union([*passes, overview, *turned])

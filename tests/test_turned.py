@@ -1,0 +1,77 @@
+"""Photos turned sideways or upside down: faces found in every quarter turn, each painted in its own orientation."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepanon.detection import Detections, create_detector
+from deepanon.detection.compose import Turned
+from deepanon.geometry import FaceCrop, quarter_turns
+from deepanon.pipeline import Anonymizer, FaceGenerator
+
+from tests.detection.test_tiling import WhiteRectangles, draw
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_turned_detector_maps_boxes_back(turns):
+    image = draw(60, 90, [(10, 5, 40, 25)])  # a 30×20 'face', not square, off centre
+    found = Turned(WhiteRectangles(), turns).detect(image)
+    np.testing.assert_allclose(found.boxes, [[10, 5, 40, 25]])
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_quarter_turns_of_a_face_turned_by_np_rot90(astronaut, turns):
+    detector = create_detector(turns=True)
+    found = detector.detect(np.ascontiguousarray(np.rot90(astronaut, turns)))
+    assert len(found) == 1 and not found.landmarks_estimated[0]
+    assert quarter_turns(found.landmarks[0]) == (4 - turns) % 4
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_turned_face_is_cut_upright_and_pasted_back_turned(astronaut, turns):
+    box = np.array([176, 56, 273, 178], np.float32)
+    upright = FaceCrop.from_box(box, 64, 1.25)
+    turned_image = np.ascontiguousarray(np.rot90(astronaut, turns))
+    corners = np.array([[176, 56], [273, 178]], np.float32)
+    for _ in range(turns):  # np.rot90 maps (x, y) of a w-wide image to (y, w - x)
+        corners = np.stack([corners[:, 1], astronaut.shape[1] - corners[:, 0]], 1)
+    turned_box = np.concatenate([corners.min(0), corners.max(0)])
+    turned = FaceCrop.from_box(turned_box, 64, 1.25, (4 - turns) % 4)
+    cut, expected = turned.extract(turned_image).astype(int), upright.extract(astronaut)
+    # equal but for the crop's 1 px rounding in the other orientation; left turned, it would differ by ~10x that
+    assert np.abs(cut - expected).mean() < 8 < 40 < np.abs(np.rot90(cut, turns) - expected).mean()
+    np.testing.assert_array_equal(turned.certainty(), upright.certainty())
+    eyes = np.array([[200, 100], [250, 100]], np.float32)
+    turned_eyes = eyes
+    for _ in range(turns):
+        turned_eyes = np.stack([turned_eyes[:, 1], astronaut.shape[1] - turned_eyes[:, 0]], 1)
+    np.testing.assert_allclose(turned.to_crop(turned_eyes), upright.to_crop(eyes), atol=0.02)
+    painted = np.zeros((64, 64, 3), np.uint8)
+    painted[:16] = 255  # a white forehead band: must land on the forehead in either orientation
+    a, b = astronaut.copy(), turned_image.copy()
+    upright.paste(a, painted, upright.feather)
+    turned.paste(b, painted, turned.feather)
+    assert np.abs(np.rot90(b, -turns).astype(int) - a).mean() < 1
+
+
+def test_the_generator_sees_a_sideways_face_upright(astronaut, tiny_generator):
+    seen = []
+
+    class Recording(FaceGenerator):
+        def __call__(self, crops, certainty, keypoints, latents):
+            seen.append(keypoints.copy())
+            return super().__call__(crops, certainty, keypoints, latents)
+
+    anonymizer = Anonymizer(Recording(tiny_generator, torch.device("cpu")), expand=1.25)
+    sideways = np.ascontiguousarray(np.rot90(astronaut, 1))
+    found = create_detector(turns=True).detect(sideways)
+    result = anonymizer.anonymize([sideways], [found])[0]
+    eyes_y, mouth_y = seen[0][0, :2, 1].mean(), seen[0][0, 3:5, 1].mean()
+    assert mouth_y - eyes_y > 0.1  # in the crop the generator gets, the mouth is below the eyes
+    x0, y0, x1, y1 = (int(v) for v in found.boxes[0])
+    assert np.abs(result.image[y0:y1, x0:x1].astype(int) - sideways[y0:y1, x0:x1]).mean() > 10
+
+
+def test_estimated_landmarks_are_taken_as_upright():
+    det = Detections.from_boxes(np.array([[0, 0, 10, 10]], np.float32), np.array([0.9], np.float32))
+    assert quarter_turns(det.landmarks[0]) == 0
