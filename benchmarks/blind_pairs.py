@@ -1,0 +1,87 @@
+"""A blind two-alternative test of realism: pairs of a real held-out face and a generated face of another person.
+
+    python benchmarks/blind_pairs.py make --data DATA --weights W.safetensors --out PAIRS_DIR --key KEY.json [--pairs 48]
+    python benchmarks/blind_pairs.py score --key KEY.json --answers ANSWERS.json
+
+``make`` writes ``PAIRS_DIR/pair_NN.png`` (two 128² crops side by side, 16 px apart, upscaled 2×) and, elsewhere,
+``KEY.json`` saying which side is generated. Pair k shows the real val face 2k or 2k+1 and the other one with its
+face-box hole painted by the generator (z = 0), sides at random (seed 0): the generated face is never of the person
+beside it. Give a judge only PAIRS_DIR and the words "one face in each pair was generated; say which, left or right,
+and rate the generated one's naturalness 1-5"; keep the key where the judge cannot read it. ``score`` reads the
+judge's answers (``{"pair_00": {"generated": "left", "naturalness": 2}, ...}``) and prints the accuracy (0.5 =
+indistinguishable) and the mean naturalness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from deepanon.training.config import MaskKind
+from deepanon.training.data import fdf_dataset
+from deepanon.weights import load_generator
+
+GAP = 16
+
+
+def make(args: argparse.Namespace) -> None:
+    generator, _ = load_generator(args.weights)
+    faces = fdf_dataset(args.data, "val", image_size=generator.config.image_size, mask=MaskKind.FACE_BOX, flip=False,
+                        seed=0)
+    rng = np.random.default_rng(0)
+    args.out.mkdir(parents=True, exist_ok=True)
+    key = {}
+    for k in range(args.pairs):
+        real_index, painted_index = (2 * k, 2 * k + 1) if rng.random() < 0.5 else (2 * k + 1, 2 * k)
+        real, painted = faces[real_index], faces[painted_index]
+        with torch.no_grad():
+            out = generator(painted["image"][None] * painted["mask"][None], painted["mask"][None],
+                            painted["pose"][None][:, : generator.config.num_keypoints])
+        crops = [((t.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+                 for t in (real["image"], out[0])]
+        generated_side = "left" if rng.random() < 0.5 else "right"
+        left, right = (crops[1], crops[0]) if generated_side == "left" else crops
+        size = left.shape[0]
+        canvas = np.full((size, 2 * size + GAP, 3), 255, np.uint8)
+        canvas[:, :size], canvas[:, size + GAP :] = left, right
+        name = f"pair_{k:02d}"
+        Image.fromarray(canvas).resize((2 * canvas.shape[1], 2 * size), Image.LANCZOS).save(args.out / f"{name}.png")
+        key[name] = generated_side
+    args.key.parent.mkdir(parents=True, exist_ok=True)
+    args.key.write_text(json.dumps({"weights": str(args.weights), "generated": key}, indent=2) + "\n")
+    print(f"{args.pairs} pairs in {args.out}; key in {args.key}")
+
+
+def score(args: argparse.Namespace) -> None:
+    key = json.loads(args.key.read_text())["generated"]
+    answers = json.loads(args.answers.read_text())
+    judged = [name for name in key if name in answers]
+    correct = sum(answers[name]["generated"] == key[name] for name in judged)
+    naturalness = [answers[name]["naturalness"] for name in judged if "naturalness" in answers[name]]
+    print(f"blind pairs: {correct}/{len(judged)} = {correct / len(judged):.2f} picked the generated face "
+          f"(0.5 = indistinguishable); naturalness {np.mean(naturalness):.2f} of 5 ({len(naturalness)} rated)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    made = commands.add_parser("make")
+    made.add_argument("--data", type=Path, required=True)
+    made.add_argument("--weights", type=Path, required=True)
+    made.add_argument("--out", type=Path, required=True)
+    made.add_argument("--key", type=Path, required=True)
+    made.add_argument("--pairs", type=int, default=48)
+    scored = commands.add_parser("score")
+    scored.add_argument("--key", type=Path, required=True)
+    scored.add_argument("--answers", type=Path, required=True)
+    args = parser.parse_args()
+    make(args) if args.command == "make" else score(args)
+
+
+if __name__ == "__main__":
+    main()
