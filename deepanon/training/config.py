@@ -28,6 +28,14 @@ class MaskKind(str, Enum):
     CENTER = "center"
 
 
+class DiscriminatorKind(str, Enum):
+    """RESIDUAL: the paper's residual D with WGAN loss and gradient penalty (Config E). PROJECTED: a frozen ImageNet
+    backbone with trained heads, hinge loss and differentiable augmentation (``models.projected``)."""
+
+    RESIDUAL = "residual"
+    PROJECTED = "projected"
+
+
 class Penalty(str, Enum):
     """IMPROVED: eq. 10/11 (Config B onwards). WGAN_GP: eq. 8 on the whole image (Config A). WGAN_GP_MASKED: eq. 9."""
 
@@ -69,6 +77,7 @@ class TrainConfig:
     imputed: bool = True
     init: str | None = None
     mask: MaskKind = MaskKind.FACE_BOX
+    discriminator: DiscriminatorKind = DiscriminatorKind.RESIDUAL
     flip: bool = True
     batch_size: int = 32
     images: int = 20_000_000
@@ -123,7 +132,8 @@ class TrainConfig:
         unknown = set(data) - set(types)
         if unknown:
             raise ValueError(f"unknown training options: {sorted(unknown)}")
-        enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision}
+        enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision,
+                 "discriminator": DiscriminatorKind}
         values = {k: enums[k](v) if k in enums else tuple(v) if k == "betas" else v for k, v in data.items()}
         return cls(**values)
 

@@ -29,10 +29,12 @@ from deepanon.io import atomic_write
 from deepanon.metrics.conditioning import conditioning_effect
 from deepanon.models import Discriminator, Generator, ModelConfig
 from deepanon.models.compiled import CompiledForward
+from deepanon.models.projected import ProjectedDiscriminator
 from deepanon.models.precision import autocast_dtype
 from deepanon.training import distributed, loss
 from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
-from deepanon.training.config import RESUMABLE, DatasetKind, Penalty, TrainConfig
+from deepanon.training.augment import augment
+from deepanon.training.config import RESUMABLE, DatasetKind, DiscriminatorKind, Penalty, TrainConfig
 from deepanon.training.data import FaceDataset, fdf_dataset, folder_dataset, make_loader
 from deepanon.training.samples import sample_grid, save_png
 from deepanon.weights import load_generator
@@ -85,6 +87,7 @@ class Models:
     d_train: nn.Module
     d_fast: Callable[..., torch.Tensor]
     d_score: Callable[..., torch.Tensor]
+    d_trainable: list[nn.Parameter]
     g_optimizer: torch.optim.Optimizer
     d_optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
@@ -93,7 +96,9 @@ class Models:
     def build(cls, model_config: ModelConfig, cfg: TrainConfig, process: distributed.Process) -> Models:
         torch.manual_seed(cfg.seed)
         generator = Generator(model_config).to(process.device)
-        discriminator = Discriminator(model_config).to(process.device)
+        projected = cfg.discriminator is DiscriminatorKind.PROJECTED
+        discriminator = (ProjectedDiscriminator if projected else Discriminator)(model_config).to(process.device)
+        d_trainable = [p for p in discriminator.parameters() if p.requires_grad]
         ema = copy.deepcopy(generator).eval().requires_grad_(False)
         wrap = (lambda m: DistributedDataParallel(m)) if process.distributed else (lambda m: m)
         fast = (lambda m, what: CompiledForward(m, what)) if cfg.compile else (lambda m, what: m)
@@ -102,12 +107,17 @@ class Models:
         d_score = d_fast if d_train is discriminator else fast(discriminator, "discriminator")
         betas = (float(cfg.betas[0]), float(cfg.betas[1]))
         return cls(
-            generator, discriminator, ema, fast(g_train, "generator"), d_train, d_fast, d_score,
+            generator, discriminator, ema, fast(g_train, "generator"), d_train, d_fast, d_score, d_trainable,
             torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=betas),
-            torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=betas),
+            torch.optim.Adam(d_trainable, lr=cfg.lr, betas=betas),
             torch.amp.GradScaler(process.device.type,
                                  enabled=autocast_dtype(cfg.precision, process.device) is torch.float16),
         )
+
+    def train_discriminator(self, on: bool) -> None:
+        """Let D's trainable parameters take gradients (D step) or not (G step); a frozen backbone stays frozen."""
+        for parameter in self.d_trainable:
+            parameter.requires_grad_(on)
 
     def init_generator(self, path: Path) -> None:
         """Start G and its EMA from exported weights (``deepanon export``, e.g. the bundled default); D starts fresh."""
@@ -157,13 +167,15 @@ def train_step(
     with autocast():
         fake = m.g_train(condition, mask, pose, z)
     fake_d = fake.detach().float()
+    if cfg.discriminator is DiscriminatorKind.PROJECTED:
+        return projected_step(m, cfg, image, fake, mask, condition, pose, rng, autocast, images_seen)
     with_penalty = step % cfg.penalty_interval == 0
     images = [image, fake_d]
     if with_penalty:
         x_hat = loss.interpolate(image, fake_d, t).requires_grad_(True)
         images.append(x_hat)
     n = len(images)
-    m.discriminator.requires_grad_(True)
+    m.train_discriminator(True)
     d_view = m.d_train if with_penalty else m.d_fast
     with autocast():
         scores = d_view(torch.cat(images), condition.repeat(n, 1, 1, 1), mask.repeat(n, 1, 1, 1), pose.repeat(n, 1, 1))
@@ -180,9 +192,18 @@ def train_step(
     m.scaler.scale(d_loss).backward()
     m.scaler.step(m.d_optimizer)
 
-    m.discriminator.requires_grad_(False)
+    m.train_discriminator(False)
     with autocast():
         g_score = m.d_score(fake, condition, mask, pose).float()
+    g_loss = generator_step(m, cfg, g_score, fake, image, mask, images_seen, stats)
+    stats.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), d_real=real_score.detach().mean(),
+                 d_fake=fake_score.detach().mean(), epsilon=epsilon.detach())
+    return stats
+
+
+def generator_step(m: Models, cfg: TrainConfig, g_score: torch.Tensor, fake: torch.Tensor, image: torch.Tensor,
+                   mask: torch.Tensor, images_seen: int, stats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """G's loss −D(x̃) (plus the optional L1 warm-up), its Adam step and the EMA update; returns the loss."""
     g_loss = loss.generator_loss(g_score).mean()
     if images_seen < cfg.l1_images:
         l1 = loss.masked_l1(fake.float(), image, mask).mean()
@@ -193,8 +214,35 @@ def train_step(
     m.scaler.step(m.g_optimizer)
     m.scaler.update()
     update_ema(m.ema, m.generator, ema_beta(cfg.batch_size, cfg.ema_half_life))
+    return g_loss
+
+
+def projected_step(m: Models, cfg: TrainConfig, image: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor,
+                   condition: torch.Tensor, pose: torch.Tensor, rng: torch.Generator, autocast: Callable,
+                   images_seen: int) -> dict[str, torch.Tensor]:
+    """One step against the projected discriminator: hinge loss, differentiable augmentation of real and fake
+    alike (each batch its own draws), no gradient penalty."""
+    b = image.shape[0]
+    real_in, real_mask = augment(image, mask, rng)
+    fake_in, fake_mask = augment(fake.detach().float(), mask, rng)
+    m.train_discriminator(True)
+    with autocast():
+        scores = m.d_fast(torch.cat([real_in, fake_in]), condition.repeat(2, 1, 1, 1), torch.cat([real_mask, fake_mask]),
+                          pose.repeat(2, 1, 1)).float()
+    real_score, fake_score = scores[:b], scores[b:]
+    d_loss = loss.hinge_discriminator_loss(real_score, fake_score).mean()
+    m.d_optimizer.zero_grad(set_to_none=True)
+    m.scaler.scale(d_loss).backward()
+    m.scaler.step(m.d_optimizer)
+
+    m.train_discriminator(False)
+    g_in, g_mask = augment(fake, mask, rng)
+    with autocast():
+        g_score = m.d_score(g_in, condition, g_mask, pose).float()
+    stats: dict[str, torch.Tensor] = {}
+    g_loss = generator_step(m, cfg, g_score, fake, image, mask, images_seen, stats)
     stats.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), d_real=real_score.detach().mean(),
-                 d_fake=fake_score.detach().mean(), epsilon=epsilon.detach())
+                 d_fake=fake_score.detach().mean())
     return stats
 
 

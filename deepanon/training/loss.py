@@ -14,8 +14,13 @@ def discriminator_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> to
     return fake_score - real_score
 
 
+def hinge_discriminator_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
+    """Hinge loss for D (the projected discriminator): max(0, 1 − D(x)) + max(0, 1 + D(x̃))."""
+    return torch.relu(1 - real_score) + torch.relu(1 + fake_score)
+
+
 def generator_loss(fake_score: torch.Tensor) -> torch.Tensor:
-    """Wasserstein generator loss L_adv for G: −D(x̃)."""
+    """Generator loss −D(x̃): Wasserstein L_adv, and the hinge GAN's generator loss alike."""
     return -fake_score
 
 
