@@ -128,14 +128,14 @@ INTERRUPTED_EXIT_CODES = {130: "interrupted (Ctrl-C)", 143: "stopped (SIGTERM)"}
 def summary_when_interrupted(jobs: list[Job], reports: list[FileReport], errors: list[str],
                              report_path: Path | None) -> Iterator[None]:
     """Ctrl-C (exit 130) or SIGTERM (143) mid-run: the file in progress leaves no output (atomic writes); the files
-    done so far are summed up and reported as usual, the rest named as not done."""
+    done so far are summed up and reported as usual, with a line counting the files not done."""
     try:
         yield
     except (KeyboardInterrupt, SystemExit) as stop:
         code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
         if code not in INTERRUPTED_EXIT_CODES:
             raise
-        left = len(jobs) - len([r for r in reports if r.ok])
+        left = len(jobs) - len(reports)
         errors.append(f"{INTERRUPTED_EXIT_CODES[code]}: {left} file(s) not done")
         finish(reports, errors, report_path, exit_code=code)
 

@@ -24,6 +24,13 @@ class Tone:
     scale: np.ndarray
     offset: np.ndarray
 
+    def fits(self, pixels: np.ndarray) -> bool:
+        """Whether uint8 (..., 3) pixels are in this tone (rms residual at most ``MAX_RESIDUAL``): a face's own crop
+        must be, so that a colour face in a mostly grey photo (a colour ID photo on a white page) keeps its colours."""
+        sample = pixels.reshape(-1, 3).astype(np.float64)
+        residual = sample - (sample @ LUMA)[:, None] * self.scale - self.offset
+        return bool(np.sqrt(np.mean(residual**2)) <= MAX_RESIDUAL)
+
     def apply(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (..., 3) pixels in this tone: their luma through each channel's function."""
         luma = pixels.astype(np.float32) @ LUMA.astype(np.float32)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from deepanon.detection import Detections
+from deepanon.detection.types import canonical_order
 from deepanon.geometry import DEFAULT_EXPAND, FaceCrop, quarter_turns
 from deepanon.models import Generator, truncated_latent
 from deepanon.models.compiled import CompiledForward
@@ -228,14 +229,17 @@ class Anonymizer:
         try:
             crops = np.stack([crop.extract(frames[i]) for i, _, crop in jobs])
             certainty = np.stack([crop.certainty() for _, _, crop in jobs])
-            keypoints = np.stack([crop.to_crop(detections[i].landmarks[j][:k]) for i, j, crop in jobs]).reshape(len(jobs), k, 2)
+            # left/right pairs by their x in the (upright) crop: a sideways face's image order says nothing
+            keypoints = canonical_order(np.stack([crop.to_crop(detections[i].landmarks[j]) for i, j, crop in jobs]))
+            keypoints = keypoints[:, :k].reshape(len(jobs), k, 2)
             latents = torch.stack([self.latent(seeds[i][j] if seeds else None) for i, j, _ in jobs])
             pixels = self.face_generator(crops, certainty, np.clip(keypoints, 0, 1), latents)
         except Exception as err:  # noqa: BLE001 - any failure must end in covered faces, never in visible ones
             log.warning("face generation failed (%s); covering %d face(s) instead", err, len(jobs))
             return {}, f"generation failed: {err}"
         tones = {i: photo_tone(frames[i]) for i, _, _ in jobs}
-        return {(i, j): (crop, tones[i].apply(pixels[n]) if tones[i] else pixels[n])
+        toned = [tones[i] is not None and tones[i].fits(crops[n]) for n, (i, _, _) in enumerate(jobs)]
+        return {(i, j): (crop, tones[i].apply(pixels[n]) if toned[n] else pixels[n])
                 for n, (i, j, crop) in enumerate(jobs)}, None
 
 

@@ -49,3 +49,17 @@ def test_a_grey_photo_gets_a_grey_face(astronaut, tiny_generator):
 def test_a_colour_photo_keeps_the_generated_colours(astronaut, tiny_generator):
     face = anonymize(astronaut, tiny_generator)[60:170, 170:250].astype(int)
     assert np.abs(face[..., 0] - face[..., 2]).mean() > 3
+
+
+def test_a_colour_face_in_a_mostly_grey_photo_keeps_its_colours(astronaut, tiny_generator):
+    # a colour ID photo on a big grey page: the page is monochrome within the tolerance, the face's crop is not
+    page = np.full((3000, 3000, 3), 235, np.uint8)
+    page += np.random.default_rng(0).integers(0, 3, page.shape[:2], dtype=np.uint8)[..., None]
+    page[1000:1512, 1000:1512] = grey(astronaut)
+    page[1040:1200, 1150:1280] = astronaut[40:200, 150:280]  # the face and its surroundings in colour
+    tone = photo_tone(page)
+    assert tone is not None and not tone.fits(page[1040:1200, 1150:1280]) and tone.fits(page[1300:1400, 1300:1400])
+    faces = Detections.from_boxes(BOX + 1000, np.array([0.9], np.float32))
+    out = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"))).anonymize([page], [faces])[0].image
+    face = out[1060:1170, 1170:1250].astype(int)
+    assert np.abs(face[..., 0] - face[..., 2]).mean() > 3

@@ -68,6 +68,7 @@ def test_the_generator_sees_a_sideways_face_upright(astronaut, tiny_generator):
     result = anonymizer.anonymize([sideways], [found])[0]
     eyes_y, mouth_y = seen[0][0, :2, 1].mean(), seen[0][0, 3:5, 1].mean()
     assert mouth_y - eyes_y > 0.1  # in the crop the generator gets, the mouth is below the eyes
+    assert seen[0][0, 0, 0] < seen[0][0, 1, 0] and seen[0][0, 3, 0] < seen[0][0, 4, 0]  # and left comes first
     x0, y0, x1, y1 = (int(v) for v in found.boxes[0])
     assert np.abs(result.image[y0:y1, x0:x1].astype(int) - sideways[y0:y1, x0:x1]).mean() > 10
 

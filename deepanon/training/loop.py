@@ -273,7 +273,9 @@ def resolve(cfg: TrainConfig, train_set: FaceDataset, process: distributed.Proce
 
 
 def check_resume(cfg: TrainConfig, saved: dict[str, Any]) -> None:
+    """Refuse a resume that changes a non-resumable option; an option the run predates counts as its default."""
     current = cfg.to_dict()
+    saved = TrainConfig(data=cfg.data, out=cfg.out).to_dict() | saved
     changed = sorted(k for k in current if k not in RESUMABLE and current[k] != saved.get(k))
     if changed:
         raise ValueError(f"cannot resume with changed options: {', '.join(changed)}")

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from deepanon.cli_training import train
 from deepanon.models import Generator, ModelConfig
 from deepanon.models.precision import Precision
-from deepanon.training.config import TrainConfig
+from deepanon.training.config import DiscriminatorKind, TrainConfig
 from deepanon.training.distributed import Process
 from deepanon.training.loop import Models, train_step
 from deepanon.weights import save_generator
@@ -73,3 +73,13 @@ def test_train_init_with_weights_of_another_shape_is_one_line(fdf_root, tmp_path
     result = CliRunner().invoke(train, args)
     assert result.exit_code != 0 and "is not this run's" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_run_from_before_an_option_existed_resumes_with_its_default():
+    from deepanon.training.loop import check_resume
+
+    saved = tiny_config().to_dict()
+    del saved["discriminator"], saved["init"]
+    check_resume(tiny_config(), saved)
+    with pytest.raises(ValueError, match="discriminator"):
+        check_resume(tiny_config(discriminator=DiscriminatorKind.PROJECTED), saved)
