@@ -22,17 +22,16 @@ from rich.table import Table
 
 from deepanon.detection import create_detector
 from deepanon.detection import factory
+from deepanon.detection.compose import unturn_boxes
 from detection import DEFAULT_DATA, Image, match, read_ground_truth
 from panorama import large_faces
 
 
 def turn_boxes(boxes: np.ndarray, turns: int, height: int, width: int) -> np.ndarray:
-    """Boxes of an ``height`` x ``width`` image -> the same boxes in ``np.rot90(image, turns)``."""
-    for _ in range(turns):  # one turn maps (x, y) to (y, width - x), and the image becomes width x height
-        x0, y0, x1, y1 = boxes.T
-        boxes = np.stack([y0, width - x1, y1, width - x0], 1)
-        height, width = width, height
-    return boxes.astype(np.float32)
+    """Boxes of an ``height`` x ``width`` image -> the same boxes in ``np.rot90(image, turns)``: the image is
+    ``np.rot90`` of the turned one by the remaining turns."""
+    turned_size = (width, height) if turns % 2 else (height, width)
+    return unturn_boxes(boxes, (4 - turns) % 4, *turned_size)
 
 
 def main() -> None:

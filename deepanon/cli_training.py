@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deepanon.io import atomic_write
-from deepanon.training.config import PRESETS, DatasetKind, DiscriminatorKind, MaskKind, Penalty, Precision, TrainConfig
+from deepanon.training.config import ENUM_FIELDS, PRESETS, DatasetKind, DiscriminatorKind, MaskKind, Penalty, Precision, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,13 @@ _NOT_FIELDS = {"config", "resume", "dry_run"}
 
 
 def _to_field(name: str, value: Any) -> tuple[str, Any]:
-    enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision,
-             "discriminator": DiscriminatorKind}
     if name == "plain_conv":
         return "imputed", not value
     if name in ("data", "boxes", "landmarks", "init") and value is not None:
         value = str(Path(value).absolute())  # export finds the data's crop geometry from any working folder
     if name == "out" and value is not None:
         value = str(value)
-    return _FIELD.get(name, name), enums[name](value) if name in enums and value is not None else value
+    return _FIELD.get(name, name), ENUM_FIELDS[name](value) if name in ENUM_FIELDS and value is not None else value
 
 
 def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:

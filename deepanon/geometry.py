@@ -155,12 +155,11 @@ class FaceCrop:
         target[changed] = np.clip(np.rint(blended[changed]), 0, 255).astype(np.uint8)
 
 
-
 def quarter_turns(landmarks: np.ndarray) -> int:
     """The ``np.rot90`` turns (0-3) that bring a face upright: its mouth below its eyes.
 
     landmarks: (5, 2) pixel (x, y) in the order of ``detection.types.LANDMARK_NAMES`` (eyes, nose, mouth corners).
     """
-    eyes, mouth = np.asarray(landmarks, np.float64)[:2].mean(0), np.asarray(landmarks, np.float64)[3:5].mean(0)
-    dx, dy = mouth - eyes
+    points = np.asarray(landmarks, np.float64)
+    dx, dy = points[3:5].mean(0) - points[:2].mean(0)  # eyes -> mouth
     return int(np.argmax([dy, -dx, -dy, dx]))  # the downward part of eyes -> mouth after 0, 1, 2, 3 turns

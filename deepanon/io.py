@@ -5,6 +5,7 @@ Errors are ``InputError`` with a one-line message; outputs appear only complete 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import warnings
@@ -144,6 +145,15 @@ def current_umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256, hex, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -25,7 +25,7 @@ class Tone:
     offset: np.ndarray
 
     def fits(self, pixels: np.ndarray) -> bool:
-        """Whether uint8 (..., 3) pixels are in this tone (rms residual at most ``MAX_RESIDUAL``): a face's own crop
+        """Whether (..., 3) pixels are in this tone (rms residual at most ``MAX_RESIDUAL``): a face's own crop
         must be, so that a colour face in a mostly grey photo (a colour ID photo on a white page) keeps its colours."""
         sample = pixels.reshape(-1, 3).astype(np.float64)
         residual = sample - (sample @ LUMA)[:, None] * self.scale - self.offset
@@ -43,9 +43,6 @@ def photo_tone(image: np.ndarray) -> Tone | None:
     step = max(1, int(np.ceil(np.sqrt(image.shape[0] * image.shape[1] / SAMPLES))))
     sample = image[::step, ::step].reshape(-1, 3).astype(np.float64)
     luma = sample @ LUMA
-    design = np.stack([luma, np.ones_like(luma)], axis=1)
-    (scale, offset), *_ = np.linalg.lstsq(design, sample, rcond=None)
-    residual = sample - design @ np.stack([scale, offset])
-    if np.sqrt(np.mean(residual**2)) > MAX_RESIDUAL:
-        return None
-    return Tone(scale, offset)
+    (scale, offset), *_ = np.linalg.lstsq(np.stack([luma, np.ones_like(luma)], axis=1), sample, rcond=None)
+    tone = Tone(scale, offset)
+    return tone if tone.fits(sample) else None

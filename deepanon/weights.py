@@ -6,7 +6,6 @@ dtype does not fit the model raises ``WeightsError`` with the path and the reaso
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from deepanon.io import atomic_write
+from deepanon.io import atomic_write, sha256_of
 from deepanon.models import Generator, ModelConfig
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -28,14 +27,6 @@ class WeightsError(RuntimeError):
 def config_path(weights_path: Path) -> Path:
     """The JSON that sits beside ``weights_path`` (``x.safetensors`` -> ``x.json``)."""
     return Path(weights_path).with_suffix(".json")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_generator(

