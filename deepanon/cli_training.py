@@ -19,7 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from deepanon.io import atomic_write
-from deepanon.training.config import ENUM_FIELDS, PRESETS, DatasetKind, DiscriminatorKind, MaskKind, Penalty, Precision, TrainConfig
+from deepanon.training.config import (
+    ENUM_FIELDS, PRESETS, DatasetKind, DiscriminatorKind, MaskKind, Penalty, Precision, TrainConfig, agreed_expand,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ def _to_field(name: str, value: Any) -> tuple[str, Any]:
     if name == "plain_conv":
         return "imputed", not value
     if name in ("data", "boxes", "landmarks", "init") and value is not None:
-        value = str(Path(value).absolute())  # export finds the data's crop geometry from any working folder
+        value = str(Path(value).absolute())  # a resumed run finds its files from any working folder
     if name == "out" and value is not None:
         value = str(value)
     return _FIELD.get(name, name), ENUM_FIELDS[name](value) if name in ENUM_FIELDS and value is not None else value
@@ -102,6 +104,9 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
               help="Preset: e = Config E on FDF (128², width 1, face-box masks); e-wide = 256², width 2, free-form.")
 @click.option("--image-size", type=int, help="Override the preset's image size.")
 @click.option("--width", type=float, help="Override the preset's width multiplier of every conv.")
+@click.option("--expand", type=click.FloatRange(min=1.0),
+              help="Crop side / face box side of the data's crops, for data without a prepare_report.json (FDF, "
+                   "folder data); the run records it and export writes it into the weights [the data's report].")
 @click.option("--keypoints", type=click.IntRange(0), help="Number of pose keypoints K; default: as many as the landmarks file "
               "has. 0 trains without pose input: FDF's K = 7 body keypoints do not exist at inference, where the detector "
               "gives 5 face landmarks, so FDF weights must be trained with --keypoints 0 to anonymize photos.")
@@ -161,14 +166,13 @@ def train(ctx: click.Context, **options: Any) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Weights file to write (.safetensors; the config JSON is written beside it).")
 @click.option("--expand", type=click.FloatRange(min=1.0), default=None,
-              help="Crop side / face box side the model was trained on [read from the data's prepare_report.json, "
-                   "else 2.0]. The anonymizer crops faces with it.")
+              help="Crop side / face box side the model was trained on, for a run that does not record it [the run's]. "
+                   "The anonymizer crops faces with it.")
 @click.option("--half", is_flag=True, help="Store the tensors as float16 (half the size; loaded back as float32).")
 def export(run_dir: Path, output: Path, expand: float | None, half: bool) -> None:
     """Export the EMA generator of RUN_DIR's latest checkpoint as safetensors weights."""
     import torch
 
-    from deepanon.geometry import DEFAULT_EXPAND
     from deepanon.training.checkpoint import latest_checkpoint, load_checkpoint
     from deepanon.training.loop import ema_generator
     from deepanon.weights import save_generator
@@ -182,20 +186,11 @@ def export(run_dir: Path, output: Path, expand: float | None, half: bool) -> Non
         raise click.ClickException(f"{run_dir}: no checkpoint found")
     with one_line_errors():
         state = load_checkpoint(path)
-        if expand is None:
-            prepared = Path(state["config"]["data"]) / "train" / "prepare_report.json"
-            if prepared.is_file():
-                expand = json.loads(prepared.read_text())["expand"]
-            else:
-                expand = DEFAULT_EXPAND
-                log.warning("%s not found: crop expand %.2f assumed; pass --expand if the data was prepared with "
-                            "another", prepared, expand)
+        expand = agreed_expand(state["config"].get("expand"), expand, f"the run in {run_dir}")
         output.parent.mkdir(parents=True, exist_ok=True)
-        metadata = {
-            "images_seen": state["images_seen"], "checkpoint": path.name, "train_config": state["config"],
-            "crop": {"expand": expand},
-        }
-        digest = save_generator(output, ema_generator(state), metadata=metadata, dtype=torch.float16 if half else None)
+        metadata = {"images_seen": state["images_seen"], "checkpoint": path.name, "train_config": state["config"]}
+        digest = save_generator(output, ema_generator(state), expand=expand, metadata=metadata,
+                                dtype=torch.float16 if half else None)
     click.echo(f"{output}  sha256 {digest}  ({state['images_seen']} images, crop expand {expand})")
 
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-DEFAULT_EXPAND = 2.0
-
 
 @dataclass(frozen=True)
 class FaceCrop:
@@ -28,7 +26,7 @@ class FaceCrop:
     turns: int = 0
 
     @classmethod
-    def from_box(cls, box: np.ndarray, size: int = 128, expand: float = DEFAULT_EXPAND, turns: int = 0) -> FaceCrop:
+    def from_box(cls, box: np.ndarray, size: int = 128, *, expand: float, turns: int = 0) -> FaceCrop:
         """Square the box around its centre and grow it to ``expand`` × the box's longer side. ``turns``: quarter turns
         (``np.rot90``) that bring the face upright in the crop (see ``quarter_turns``); the generator always sees an
         upright face and its result is turned back when pasted."""
@@ -128,9 +126,11 @@ class FaceCrop:
         """Blend a generated size² crop back into ``image`` in place; pixels outside ``paste_region`` are untouched.
 
         ``protected`` (bool, image shape): pixels of faces already replaced; the feathered edge outside this box leaves
-        them alone (it carries the original surroundings, and once put a 2-3 px strip of a neighbour's face back).
+        them alone (it carries the original surroundings, which would put a 2-3 px strip of a neighbour's face back).
         """
-        assert generated.shape == (self.size, self.size, 3) and generated.dtype == np.uint8, generated.shape
+        if generated.shape != (self.size, self.size, 3) or generated.dtype != np.uint8:
+            raise ValueError(f"a generated crop must be uint8 ({self.size}, {self.size}, 3), got {generated.dtype} "
+                             f"{generated.shape}")
         generated = np.ascontiguousarray(np.rot90(generated, -self.turns))
         region = self.paste_region(image.shape, feather)
         rx0, ry0, rx1, ry1 = region

@@ -72,6 +72,9 @@ def read_image(path: Path) -> LoadedImage:
                 im = ImageOps.exif_transpose(im)
     except InputError:
         raise
+    except Image.DecompressionBombError as err:
+        raise InputError(f"{path}: declares more than twice the {MAX_PIXELS:,}-pixel limit (a decompression bomb?); "
+                         "not decoded") from err
     except Exception as err:  # noqa: BLE001 - a corrupt file can make any decoder raise anything; it is one bad input
         raise InputError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
     alpha = None
@@ -119,9 +122,9 @@ def to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(values / peak * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def walk_files(root: Path) -> Iterator[Path]:
-    """Files below ``root``, following links to folders (each real folder once, so a link loop ends), skipping hidden
-    files and folders."""
+def walk_files(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Files below ``root`` with None, and what is skipped with the reason (hidden files and folders, broken
+    links); links to folders are followed, each real folder once, so a link loop ends."""
     seen: set[str] = set()
     for folder, subfolders, names in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
@@ -129,8 +132,18 @@ def walk_files(root: Path) -> Iterator[Path]:
             subfolders.clear()
             continue
         seen.add(real)
+        for d in subfolders:
+            if d.startswith("."):
+                yield Path(folder, d), "hidden folder"
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-        yield from (Path(folder, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(folder, n)))
+        for name in names:
+            path = Path(folder, name)
+            if name.startswith("."):
+                yield path, "hidden file"
+            elif os.path.isfile(path):
+                yield path, None
+            else:
+                yield path, "broken link" if os.path.islink(path) else "not a regular file"
 
 
 def publish(tmp: Path, path: Path) -> None:

@@ -18,7 +18,7 @@ import torch
 
 from deepanon.detection import Detections
 from deepanon.detection.types import canonical_order
-from deepanon.geometry import DEFAULT_EXPAND, FaceCrop, quarter_turns
+from deepanon.geometry import FaceCrop, quarter_turns
 from deepanon.models import Generator, truncated_latent
 from deepanon.models.compiled import CompiledForward
 from deepanon.models.precision import Precision, autocast_dtype
@@ -41,15 +41,25 @@ FALLBACK = Replacement.BLUR
 
 @dataclass
 class FaceRecord:
-    """What happened to one detected face (for reports)."""
+    """What happened to one detected face (for reports): its box and score, its landmarks (None when estimated from
+    the box), how it was replaced (None: only detected) and why it was covered instead of generated."""
 
     box: list[float]
     score: float
-    replacement: Replacement
+    replacement: Replacement | None
     reason: str | None = None
+    landmarks: list[list[float]] | None = None
+
+    @staticmethod
+    def of(detections: Detections, index: int, replacement: Replacement | None) -> FaceRecord:
+        landmarks = None if detections.landmarks_estimated[index] else detections.landmarks[index].tolist()
+        return FaceRecord([float(v) for v in detections.boxes[index]], float(detections.scores[index]), replacement,
+                          landmarks=landmarks)
 
     def to_dict(self) -> dict:
-        return {"box": [round(v, 2) for v in self.box], "score": round(self.score, 4), "replaced_by": self.replacement.value, "reason": self.reason}
+        landmarks = None if self.landmarks is None else [[round(x, 2), round(y, 2)] for x, y in self.landmarks]
+        return {"box": [round(v, 2) for v in self.box], "score": round(self.score, 4), "landmarks": landmarks,
+                "replaced_by": self.replacement and self.replacement.value, "reason": self.reason}
 
 
 @dataclass
@@ -147,7 +157,7 @@ def cover(image: np.ndarray, box: Sequence[float], method: Replacement) -> None:
         region[:] = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)
     else:
         # a Gaussian of sigma = 1/4 of the region, run on a copy at most BLUR_SIDE px a side (the same blur at a
-        # fraction of the cost: a 400 px face took ~50 ms at full size)
+        # fraction of the cost: a 400 px face takes ~50 ms at full size)
         scale = min(1.0, BLUR_SIDE / max(rh, rw))
         small = cv2.resize(region, (max(1, round(rw * scale)), max(1, round(rh * scale))), interpolation=cv2.INTER_AREA)
         sigma = max(2.0, 0.25 * max(rh, rw)) * scale
@@ -157,7 +167,7 @@ def cover(image: np.ndarray, box: Sequence[float], method: Replacement) -> None:
         region[:] = (0.3 * blurred + 0.7 * blurred.reshape(-1, 3).mean(0)).astype(np.uint8)
 
 
-class Anonymizer:
+class FaceReplacer:
     """Replaces every detected face of a frame. One object owns detection results -> crops -> generator -> paste."""
 
     def __init__(
@@ -165,11 +175,11 @@ class Anonymizer:
         face_generator: FaceGenerator | None,
         *,
         replacement: Replacement = Replacement.GENERATE,
-        expand: float = DEFAULT_EXPAND,
+        expand: float | None = None,
         truncation: float | None = None,
     ) -> None:
-        if replacement is Replacement.GENERATE and face_generator is None:
-            raise ValueError("generation needs a generator")
+        if replacement is Replacement.GENERATE and (face_generator is None or expand is None):
+            raise ValueError("generation needs a generator and the crop ratio it was trained with (expand)")
         self.face_generator = face_generator
         self.replacement = replacement
         self.expand = expand
@@ -194,14 +204,14 @@ class Anonymizer:
         jobs: list[tuple[int, int, FaceCrop]] = []
         for i, det in enumerate(detections):
             for j in range(len(det.boxes)):
-                record = FaceRecord([float(v) for v in det.boxes[j]], float(det.scores[j]), self.replacement)
+                record = FaceRecord.of(det, j, self.replacement)
                 results[i].faces.append(record)
                 if self.replacement is not Replacement.GENERATE:
                     continue
                 turns = 0 if det.landmarks_estimated[j] else quarter_turns(det.landmarks[j])
                 try:
                     jobs.append((i, j, FaceCrop.from_box(det.boxes[j], self.face_generator.config.image_size,
-                                                         self.expand, turns)))
+                                                         expand=self.expand, turns=turns)))
                 except ValueError as err:
                     record.replacement, record.reason = FALLBACK, str(err)
 

@@ -3,7 +3,8 @@
 Each photo with exactly one confident face is re-cropped with the same ``FaceCrop`` geometry the anonymizer uses at
 inference (box squared, grown by ``expand``, resized to ``size``²), so that the model trains on the crops it will see.
 Written: ``<out>/<split>/images/<size>/<i>.png``, ``landmarks.npy`` (N×5×2 in [0, 1] of the crop),
-``bounding_box/<size>.npy`` (N×4 hole bounds in crop pixels), ``sources.txt`` and ``prepare_report.json``.
+``bounding_box/<size>.npy`` (N×4 hole bounds in crop pixels), ``sources.txt`` and ``prepare_report.json`` (with the
+crop ratio ``expand``, which training records in its run and export writes into the weights).
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from PIL import Image
 from deepanon.detection.base import Detector
 from deepanon.geometry import FaceCrop
 from deepanon.io import IMAGE_SUFFIXES, InputError, current_umask, read_image, walk_files
+from deepanon.training.data import PREPARE_REPORT
+
+# The crop ratio (crop side / face box side) of new training data unless told otherwise: the bundled weights' (their
+# model card, weights/README.md). The split's prepare report records it, the training run takes it from there, and
+# the weights exported from the run carry it.
+DEFAULT_EXPAND = 1.25
 
 
 @dataclass
@@ -35,7 +42,7 @@ class PrepareReport:
 
 def source_photos(images: Path, limit: int | None = None) -> list[Path]:
     """The photos below ``images`` that ``prepare_split`` reads, in its order (sorted paths), the first ``limit``."""
-    return sorted(p for p in walk_files(images) if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    return sorted(p for p, skipped in walk_files(images) if skipped is None and p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
 
 
 def prepare_split(
@@ -46,7 +53,7 @@ def prepare_split(
     *,
     split: str = "train",
     size: int = 128,
-    expand: float,
+    expand: float = DEFAULT_EXPAND,
     on_image: Callable[[], None] | None = None,
 ) -> PrepareReport:
     """Detect, filter and re-crop the photos ``sources`` (below ``images``, see ``source_photos``) into ``out/split``;
@@ -111,7 +118,7 @@ def _write_split(
             elif faces.landmarks_estimated[0]:
                 reason = "no predicted landmarks"
             else:
-                crop = FaceCrop.from_box(faces.boxes[0], size, expand)
+                crop = FaceCrop.from_box(faces.boxes[0], size, expand=expand)
         except InputError:
             reason = "unreadable"
         except ValueError:
@@ -130,5 +137,5 @@ def _write_split(
     np.save(split_dir / "bounding_box" / f"{size}.npy", np.array(boxes, np.float32).reshape(-1, 4))
     (split_dir / "sources.txt").write_text("".join(f"{s}\n" for s in kept_sources))
     meta = {"images": str(images), "size": size, "expand": expand, **report.to_dict()}
-    (split_dir / "prepare_report.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (split_dir / PREPARE_REPORT).write_text(json.dumps(meta, indent=2) + "\n")
     return report

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
 
 from deepanon.detection import Detections
+from deepanon.detection.boxes import iou
 
 
 BRIDGE_GROWTH = 0.1  # a bridged box grows by this share of its size per missed frame: the face may have turned
@@ -25,8 +24,8 @@ class Track:
 
     def bridged_box(self, frames: int | None = None) -> np.ndarray:
         """Where the face probably is ``frames`` (default: ``missed``) frames after its last detection: the last box
-        moved on at the last velocity and grown by ``BRIDGE_GROWTH`` per frame (a fast face once left its eye corner
-        outside the old box)."""
+        moved on at the last velocity and grown by ``BRIDGE_GROWTH`` per frame (so that a fast face's eye corners stay
+        inside it)."""
         frames = self.missed if frames is None else frames
         box = self.box + (self.velocity if self.velocity is not None else 0) * frames
         margin = BRIDGE_GROWTH * frames / 2 * np.array([-1, -1, 1, 1]) * np.tile(box[2:] - box[:2], 2)
@@ -53,13 +52,10 @@ class FaceTracker:
         ids = np.full(n, -1, np.int64)
         matched_tracks: set[int] = set()
         if self.tracks and n:
-            iou = box_iou(
-                torch.from_numpy(detections.boxes).double(),
-                torch.from_numpy(np.stack([t.bridged_box(t.missed + 1) for t in self.tracks])).double(),
-            ).numpy()
-            for flat in np.argsort(-iou, axis=None):
-                d, t = np.unravel_index(flat, iou.shape)
-                if iou[d, t] < self.iou_threshold:
+            overlap = iou(detections.boxes, np.stack([t.bridged_box(t.missed + 1) for t in self.tracks]))
+            for flat in np.argsort(-overlap, axis=None):
+                d, t = np.unravel_index(flat, overlap.shape)
+                if overlap[d, t] < self.iou_threshold:
                     break
                 if ids[d] >= 0 or t in matched_tracks:
                     continue

@@ -131,7 +131,7 @@ def read_frames(
 
     A variable-frame-rate video (most phone videos) is resampled to ``fps`` by its timestamps, frames repeated or
     dropped, so that frame n is shown at n / fps as in the source: the writer encodes at that rate, and without this
-    ffmpeg's own choice of rate (the stream's "tbr") stretched a 30-then-24 fps clip by 10 % against its audio.
+    ffmpeg's own choice of rate (the stream's "tbr") stretches a 30-then-24 fps clip by 10 % against its audio.
     """
     before, after = _time_params(start, end)
     if fps is not None:
@@ -177,7 +177,9 @@ class VideoWriter:
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
-        assert frame.dtype == np.uint8 and frame.shape == (self.info.size[1], self.info.size[0], 3), frame.shape
+        expected = (self.info.size[1], self.info.size[0], 3)
+        if frame.dtype != np.uint8 or frame.shape != expected:
+            raise ValueError(f"expected a uint8 frame of shape {expected}, got {frame.dtype} {frame.shape}")
         self.writer.send(np.ascontiguousarray(frame))
         self.frames += 1
 

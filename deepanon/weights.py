@@ -1,7 +1,10 @@
-"""Generator weights on disk: a safetensors file plus a JSON beside it holding the model config and metadata.
+"""Generator weights on disk: a safetensors file plus a JSON beside it holding the model config and metadata, which
+always include the crop ratio the generator was trained with (``metadata["crop"]["expand"]``, crop side / face box
+side: the anonymizer crops faces with it).
 
-Loading is strict: a missing file, a wrong sha256, a config that does not build, or a tensor whose name, shape or
-dtype does not fit the model raises ``WeightsError`` with the path and the reason. Nothing is ever unpickled.
+Loading is strict: a missing file, a wrong sha256, a config that does not build, no crop ratio, or a tensor whose
+name, shape or dtype does not fit the model raises ``WeightsError`` with the path and the reason. Nothing is ever
+unpickled.
 """
 
 from __future__ import annotations
@@ -29,28 +32,48 @@ def config_path(weights_path: Path) -> Path:
     return Path(weights_path).with_suffix(".json")
 
 
+def crop_expand(metadata: dict[str, Any]) -> float:
+    """The crop ratio in a weights file's metadata, ``metadata["crop"]["expand"]``; ValueError unless it is a number
+    >= 1."""
+    crop = metadata.get("crop")
+    value = crop.get("expand") if isinstance(crop, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
+        raise ValueError(f"metadata.crop.expand (crop side / face box side, >= 1) is {value!r}")
+    return float(value)
+
+
 def save_generator(
-    path: Path, generator: Generator, *, metadata: dict[str, Any] | None = None, dtype: torch.dtype | None = None
+    path: Path,
+    generator: Generator,
+    *,
+    expand: float,
+    metadata: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> str:
-    """Write ``generator`` to ``path`` (safetensors, optionally cast to ``dtype``) and its config JSON; return sha256."""
+    """Write ``generator`` to ``path`` (safetensors, optionally cast to ``dtype``) and its config JSON with ``metadata``
+    and the crop ratio ``expand`` it was trained with; return the sha256."""
     path = Path(path)
+    metadata = {**(metadata or {}), "crop": {"expand": expand}}
+    crop_expand(metadata)  # raises for an invalid ratio before anything is written
     tensors = {k: (v.to(dtype) if dtype is not None else v).detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
     digest = sha256_of(path)
-    record = {"model": generator.config.to_dict(), "sha256": digest, "metadata": metadata or {}}
+    record = {"model": generator.config.to_dict(), "sha256": digest, "metadata": metadata}
     atomic_write(config_path(path), lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
     return digest
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    """The JSON record beside a weights file: ``{"model": {...}, "sha256": str, "metadata": {...}}``."""
+    """The JSON record beside a weights file: ``{"model": {...}, "sha256": str, "metadata": {"crop": {"expand": float},
+    ...}}``."""
     cfg_file = config_path(path)
     if not cfg_file.is_file():
         raise WeightsError(f"{path}: config file {cfg_file.name} is missing beside the weights")
     try:
         record = json.loads(cfg_file.read_text())
         ModelConfig.from_dict(record["model"])
-    except (ValueError, KeyError, TypeError) as err:
+        crop_expand(record["metadata"])
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise WeightsError(f"{cfg_file}: not a valid deepanon weights config ({err})") from err
     return record
 
@@ -60,7 +83,8 @@ def load_generator(
 ) -> tuple[Generator, dict[str, Any]]:
     """Build the generator described by the JSON beside ``path`` and load its tensors strictly.
 
-    ``sha256`` (else the one recorded in the JSON) must match the file. Returns (generator in eval mode, metadata).
+    ``sha256`` (else the one recorded in the JSON) must match the file. Returns (generator in eval mode, metadata);
+    the metadata hold the crop ratio (:func:`crop_expand`).
     """
     path = Path(path)
     if not path.is_file():
@@ -86,7 +110,7 @@ def load_generator(
         detail = "; ".join(problems + [f"missing {m}" for m in missing[:5]] + [f"unexpected {u}" for u in unexpected[:5]])
         raise WeightsError(f"{path}: tensors do not fit the model config ({detail})")
     generator.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
-    return generator.eval().to(map_location), record.get("metadata", {})
+    return generator.eval().to(map_location), record["metadata"]
 
 
 DEFAULT_WEIGHTS_NAME = "default.safetensors"

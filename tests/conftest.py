@@ -39,7 +39,7 @@ def weights(tmp_path_factory) -> Path:
     """A tiny random generator saved as a weights file (32² crops, crop ratio 1.25)."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_generator(path, Generator(ModelConfig(image_size=32, width=0.25)), metadata={"crop": {"expand": 1.25}})
+    save_generator(path, Generator(ModelConfig(image_size=32, width=0.25)), expand=1.25)
     return path
 
 

@@ -4,6 +4,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,7 +226,7 @@ def test_still_gif_is_anonymized(tmp_path, astronaut, weights):
 def test_detector_crash_on_one_photo_writes_nothing_for_it_and_goes_on(tmp_path, astronaut, weights, monkeypatch):
     from tests.conftest import FixedDetector
 
-    monkeypatch.setattr("deepanon.cli.create_detector", lambda *a, **k: FixedDetector([ASTRONAUT_FACE], fail_on={0}))
+    monkeypatch.setattr("deepanon.api.create_detector", lambda *a, **k: FixedDetector([ASTRONAUT_FACE], fail_on={0}))
     src = tmp_path / "in"
     src.mkdir()
     for name in ("a.png", "b.png"):
@@ -262,13 +263,16 @@ def test_a_plan_that_writes_a_path_twice_or_over_another_input_is_refused_before
         (tmp_path / sub).mkdir()
         Image.fromarray(astronaut).save(tmp_path / sub / "a.png")
     Image.fromarray(astronaut).save(tmp_path / "a.png")
-    Image.fromarray(astronaut).save(tmp_path / "c_compare.png")
+    Image.fromarray(astronaut).save(tmp_path / "y" / "a_compare.png")
     hashes = {p: digest(p) for p in tmp_path.rglob("*.png")}
     out = tmp_path / "out"
     cases = {
         "would both be written there": (tmp_path / "x/a.png", tmp_path / "y/a.png", "-o", out),
         "would replace the input": (tmp_path / "x/a.png", tmp_path / "a.png", "-o", tmp_path),
-        "the compare picture of": (tmp_path / "c_compare.png", "-o", tmp_path / "c.png", "--compare"),
+        "the compare picture of": (tmp_path / "x/a.png", tmp_path / "y/a_compare.png", "-o", out, "--compare",
+                                   tmp_path / "y"),
+        "must not go into or around the output folder": (tmp_path / "x/a.png", "-o", out, "--compare", out / "cmp"),
+        "must not go into or around": (tmp_path / "x/a.png", "--compare", tmp_path / "x" / "cmp"),
         "the report would replace": (tmp_path / "x/a.png", "--report", tmp_path / "x/a.png"),
         "need an output folder": (tmp_path / "x/a.png", tmp_path / "y/a.png", "-o", tmp_path / "new.png"),
     }
@@ -295,10 +299,12 @@ def test_a_rerun_on_a_folder_skips_its_own_outputs_and_hidden_files(tmp_path, as
     (tmp_path / ".a.x1y2.partial.png").write_bytes(b"left by a killed run")
     (tmp_path / "._a.png").write_bytes(b"macOS resource fork")
     for _ in range(2):
-        result = run(tmp_path, "--replace", "blur", "--compare")
+        result = run(tmp_path, "--replace", "blur", "--report", tmp_path.parent / "r.json")
         assert result.exit_code == 0 and "1 file(s) written" in result.output, result.output
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
-        "a.png", "a_anonymized.png", "a_anonymized_compare.png"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["a.png", "a_anonymized.png"]
+    skipped = json.loads((tmp_path.parent / "r.json").read_text())["skipped"]
+    assert sorted((Path(s["path"]).name, s["reason"]) for s in skipped) == [
+        ("._a.png", "hidden file"), (".a.x1y2.partial.png", "hidden file"), ("a_anonymized.png", "an output of deepanon")]
 
 
 def test_trailing_slash_makes_a_folder_and_odd_names_fail_before_decoding(tmp_path, astronaut):
@@ -315,10 +321,10 @@ def test_trailing_slash_makes_a_folder_and_odd_names_fail_before_decoding(tmp_pa
 def test_a_failed_compare_picture_leaves_no_output(tmp_path, astronaut):
     source = tmp_path / "a.png"
     Image.fromarray(astronaut).save(source)
-    (tmp_path / "out" / "a_compare.png").mkdir(parents=True)  # the compare picture cannot be written there
-    result = run(source, "--replace", "blur", "-o", tmp_path / "out", "--compare")
+    (tmp_path / "cmp" / "a_compare.png").mkdir(parents=True)  # the compare picture cannot be written there
+    result = run(source, "--replace", "blur", "-o", tmp_path / "out/", "--compare", tmp_path / "cmp")
     assert result.exit_code == 1
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_compare.png"]
+    assert list((tmp_path / "out").iterdir()) == [] and [p.name for p in (tmp_path / "cmp").iterdir()] == ["a_compare.png"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -373,17 +379,17 @@ def test_an_output_that_fails_after_its_compare_picture_leaves_neither(tmp_path,
         write(path, *args, **kwargs)
 
     monkeypatch.setattr(deepanon.runner, "write_image", failing_second)
-    result = run(source, "--replace", "blur", "--compare")
+    result = run(source, "--replace", "blur", "-o", tmp_path / "out/", "--compare", tmp_path / "cmp")
     assert result.exit_code == 1 and "No space left" in result.output
-    assert [p.name for p in calls] == ["a_anonymized_compare.png", "a_anonymized.png"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+    assert [p.relative_to(tmp_path).as_posix() for p in calls] == ["cmp/a_compare.png", "out/a.png"]
+    assert list((tmp_path / "cmp").iterdir()) == [] and list((tmp_path / "out").iterdir()) == []
 
 
 def test_a_detector_whose_optional_package_is_missing_is_one_line(tmp_path, astronaut, monkeypatch):
     def missing(*args, **kwargs):
         raise ImportError("the YuNet detector needs the optional package 'yuface': pip install yuface")
 
-    monkeypatch.setattr("deepanon.cli.create_detector", missing)
+    monkeypatch.setattr("deepanon.api.create_detector", missing)
     Image.fromarray(astronaut).save(tmp_path / "a.png")
     result = run(tmp_path / "a.png", "--replace", "blur", "--detector", "yunet")
     assert result.exit_code == 1 and "pip install yuface" in result.output and "Traceback" not in result.output

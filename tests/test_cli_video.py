@@ -100,17 +100,16 @@ def test_memory_stays_flat_with_video_length(tmp_path):
 
 
 def test_summary_names_blacked_out_and_bridged_frames(tmp_path, capsys):
-    from deepanon.cli import finish
-    from deepanon.runner import FileReport
+    from deepanon.cli import Run, finish
+    from deepanon.report import FileReport
 
     report = FileReport("clip.mp4", output="clip_anonymized.mp4", frames=40, blacked_out_frames=[7],
                         bridged_frames=list(range(3, 28)))
     path = tmp_path / "r.json"
-    finish([report], [], path)
+    finish(Run([], [], [], path, detect_only=False, reports=[report]))
     err = capsys.readouterr().err
     assert "clip.mp4: detection failed on 1 frame(s), written all black: 7" in err
-    assert "clip.mp4: 25 frame(s) with a face covered at its last tracked box (missed by the detector): 3, 4," in err
+    assert "clip.mp4: 25 frame(s) with a face covered at its tracked box (missed by the detector): 3, 4," in err
     assert "22 … and 5 more" in err
     saved = json.loads(path.read_text())["files"][0]
     assert saved["blacked_out_frames"] == [7] and saved["bridged_frames"] == list(range(3, 28))
-    assert saved["frames_detection_failed"] == 1

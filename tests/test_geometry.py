@@ -34,7 +34,7 @@ def test_border_face_is_padded_not_shifted():
 
 def test_box_larger_than_the_image():
     image = np.full((10, 12, 3), 7, np.uint8)
-    crop = FaceCrop.from_box(np.array([-5, -5, 20, 20]), size=32)
+    crop = FaceCrop.from_box(np.array([-5, -5, 20, 20]), size=32, expand=2.0)
     assert (crop.extract(image) == 7).all()
     out = image.copy()
     crop.paste(out, np.full((32, 32, 3), 99, np.uint8), feather=2)
@@ -44,14 +44,14 @@ def test_box_larger_than_the_image():
 @pytest.mark.parametrize("box", [[10, 10, 10.5, 30], [np.nan, 0, 10, 10], [20, 20, 10, 10]])
 def test_degenerate_boxes_are_refused(box):
     with pytest.raises(ValueError, match="degenerate"):
-        FaceCrop.from_box(np.array(box, np.float32))
+        FaceCrop.from_box(np.array(box, np.float32), expand=2.0)
 
 
 def test_paste_replaces_the_whole_box_and_nothing_beyond_the_feather():
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
     box = np.array([100.3, 50.7, 160.2, 130.9])
-    crop = FaceCrop.from_box(box, size=128)
+    crop = FaceCrop.from_box(box, size=128, expand=2.0)
     out = image.copy()
     feather = crop.feather
     crop.paste(out, np.full((128, 128, 3), 255, np.uint8), feather)
@@ -71,7 +71,7 @@ def test_paste_replaces_the_whole_box_and_nothing_beyond_the_feather():
 def test_paste_round_trip_of_an_unchanged_crop_is_close():
     yy, xx = np.mgrid[0:240, 0:320]
     image = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
-    crop = FaceCrop.from_box(np.array([100, 60, 180, 160]), size=128)
+    crop = FaceCrop.from_box(np.array([100, 60, 180, 160]), size=128, expand=2.0)
     out = image.copy()
     crop.paste(out, crop.extract(image), crop.feather)
     diff = np.abs(out.astype(int) - image.astype(int))

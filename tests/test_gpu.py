@@ -8,7 +8,7 @@ import torch
 
 from deepanon.detection import Detections
 from deepanon.models import Generator, ModelConfig
-from deepanon.pipeline import Anonymizer, FaceGenerator, select_device
+from deepanon.pipeline import FaceReplacer, FaceGenerator, select_device
 from tests.models.conftest import face_batch
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -33,9 +33,9 @@ def test_generator_on_cuda_matches_cpu_and_keeps_known_pixels():
 @cuda
 def test_anonymizer_with_autocast_on_cuda_is_close_to_cpu(astronaut, tiny_generator):
     det = Detections.from_boxes(np.array([[170, 60, 250, 170]], np.float32), np.array([0.9], np.float32))
-    cpu = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"))).anonymize([astronaut], [det])[0].image
+    cpu = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu")), expand=2.0).anonymize([astronaut], [det])[0].image
     gpu_generator = copy.deepcopy(tiny_generator)  # FaceGenerator moves its module to the device
-    gpu = Anonymizer(FaceGenerator(gpu_generator, torch.device("cuda"))).anonymize([astronaut], [det])[0].image
+    gpu = FaceReplacer(FaceGenerator(gpu_generator, torch.device("cuda")), expand=2.0).anonymize([astronaut], [det])[0].image
     assert np.abs(cpu.astype(int) - gpu.astype(int)).mean() < 3  # bf16/fp16 autocast inside the hole only
 
 

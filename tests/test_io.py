@@ -1,6 +1,7 @@
 """Still-image decoding and writing: odd pixel formats, pictures inside files, what --keep-metadata keeps."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -97,3 +98,25 @@ def test_a_profile_for_another_colour_space_is_not_attached(tmp_path, astronaut)
     write_image(tmp_path / "out.jpg", source.pixels, like=source)
     with Image.open(tmp_path / "out.jpg") as out:
         assert out.info.get("icc_profile") is None
+
+
+def forged_png(path, width, height):
+    """A 1×1 PNG whose header claims ``width`` × ``height`` (the CRC fixed, so decoders trust the header)."""
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("side, message", [(11_000, "is larger than the 120,000,000-pixel limit"),
+                                           (20_000, "a decompression bomb?); not decoded")])
+def test_huge_and_bomb_images_get_our_own_one_line_message(tmp_path, side, message):
+    with pytest.raises(InputError, match=re.escape(message)) as err:
+        read_image(forged_png(tmp_path / "big.png", side, side))
+    assert "\n" not in str(err.value) and "DOS attack" not in str(err.value)

@@ -5,7 +5,7 @@ import torch
 
 from deepanon.detection import Detections
 from deepanon.monochrome import MAX_RESIDUAL, photo_tone
-from deepanon.pipeline import Anonymizer, FaceGenerator
+from deepanon.pipeline import FaceReplacer, FaceGenerator
 
 BOX = np.array([[170, 60, 250, 170]], np.float32)
 
@@ -22,7 +22,7 @@ def sepia(image: np.ndarray) -> np.ndarray:
 
 def anonymize(image: np.ndarray, generator) -> np.ndarray:
     faces = Detections.from_boxes(BOX, np.array([0.9], np.float32))
-    return Anonymizer(FaceGenerator(generator, torch.device("cpu"))).anonymize([image], [faces])[0].image
+    return FaceReplacer(FaceGenerator(generator, torch.device("cpu")), expand=2.0).anonymize([image], [faces])[0].image
 
 
 def test_colour_photos_are_not_monochrome(astronaut, grace_hopper):
@@ -60,6 +60,6 @@ def test_a_colour_face_in_a_mostly_grey_photo_keeps_its_colours(astronaut, tiny_
     tone = photo_tone(page)
     assert tone is not None and not tone.fits(page[1040:1200, 1150:1280]) and tone.fits(page[1300:1400, 1300:1400])
     faces = Detections.from_boxes(BOX + 1000, np.array([0.9], np.float32))
-    out = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"))).anonymize([page], [faces])[0].image
+    out = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu")), expand=2.0).anonymize([page], [faces])[0].image
     face = out[1060:1170, 1170:1250].astype(int)
     assert np.abs(face[..., 0] - face[..., 2]).mean() > 3

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepanon.detection import Detections
-from deepanon.pipeline import Anonymizer, FaceGenerator, Precision, Replacement, cover
+from deepanon.pipeline import FaceReplacer, FaceGenerator, Precision, Replacement, cover
 
 BOX = np.array([[170, 60, 250, 170]], np.float32)
 
@@ -19,7 +19,7 @@ def changed_mask(a, b):
 
 
 def test_generated_face_replaces_the_box_and_leaves_the_rest_bit_identical(astronaut, tiny_generator):
-    anonymizer = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu")))
+    anonymizer = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu")), expand=2.0)
     result = anonymizer.anonymize([astronaut], [one_face()])[0]
     assert result.faces[0].replacement is Replacement.GENERATE and result.faces[0].reason is None
     changed = changed_mask(result.image, astronaut)
@@ -34,7 +34,7 @@ def test_generated_face_replaces_the_box_and_leaves_the_rest_bit_identical(astro
 
 
 def test_latent_seed_changes_the_face_and_z0_is_deterministic(astronaut, tiny_generator):
-    anonymizer = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu")))
+    anonymizer = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu")), expand=2.0)
     a = anonymizer.anonymize([astronaut], [one_face()])[0].image
     b = anonymizer.anonymize([astronaut], [one_face()])[0].image
     c = anonymizer.anonymize([astronaut], [one_face()], [[7]])[0].image
@@ -47,7 +47,7 @@ def test_generator_failure_covers_the_face_and_says_why(astronaut, tiny_generato
         def __call__(self, *args):
             raise RuntimeError("out of memory")
 
-    anonymizer = Anonymizer(Broken(tiny_generator, torch.device("cpu")))
+    anonymizer = FaceReplacer(Broken(tiny_generator, torch.device("cpu")), expand=2.0)
     result = anonymizer.anonymize([astronaut], [one_face()])[0]
     face = result.faces[0]
     assert face.replacement is Replacement.BLUR and "out of memory" in face.reason
@@ -57,7 +57,7 @@ def test_generator_failure_covers_the_face_and_says_why(astronaut, tiny_generato
 
 def test_degenerate_box_is_covered_and_good_faces_still_generated(astronaut, tiny_generator):
     boxes = np.array([[170, 60, 250, 170], [300, 300, 300.2, 340]], np.float32)
-    result = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"))).anonymize([astronaut], [one_face(boxes)])[0]
+    result = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu")), expand=2.0).anonymize([astronaut], [one_face(boxes)])[0]
     assert [f.replacement for f in result.faces] == [Replacement.GENERATE, Replacement.BLUR]
     assert "degenerate" in result.faces[1].reason
 
@@ -86,14 +86,14 @@ def test_cover_modes_change_small_faces_too(method, side):
 
 
 def test_frames_without_faces_pass_through_unchanged(astronaut, tiny_generator):
-    result = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"))).anonymize([astronaut], [Detections.empty()])[0]
+    result = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu")), expand=2.0).anonymize([astronaut], [Detections.empty()])[0]
     assert result.faces == [] and np.array_equal(result.image, astronaut)
 
 
 def test_batch_over_frames_matches_one_by_one(astronaut, tiny_generator):
     # fp32 kernels may pick another summation order by batch size (oneDNN on AMX CPUs: the generator's output moves by
     # ~2e-6), which rounds a few pixels to the neighbouring grey level; nothing more may differ
-    anonymizer = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"), batch_size=3, precision=Precision.FP32))
+    anonymizer = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu"), batch_size=3, precision=Precision.FP32), expand=2.0)
     frames = [astronaut, astronaut[:, ::-1].copy(), astronaut]
     dets = [one_face(), one_face(np.array([[262, 60, 342, 170]], np.float32)), one_face()]
     together = anonymizer.anonymize(frames, dets)
@@ -109,14 +109,14 @@ def test_paste_failure_covers_the_face(astronaut, tiny_generator, monkeypatch):
         raise MemoryError("no room")
 
     monkeypatch.setattr(FaceCrop, "paste", broken)
-    result = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"))).anonymize([astronaut], [one_face()])[0]
+    result = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu")), expand=2.0).anonymize([astronaut], [one_face()])[0]
     assert result.faces[0].replacement is Replacement.BLUR and "paste failed" in result.faces[0].reason
     assert (result.image[60:170, 170:250] != astronaut[60:170, 170:250]).any(-1).mean() > 0.8
 
 
 def test_non_finite_box_blacks_out_the_frame(astronaut):
     det = Detections.from_boxes(np.array([[np.nan, 0, 10, 10]], np.float32), np.array([0.9], np.float32))
-    result = Anonymizer(None, replacement=Replacement.BLUR).anonymize([astronaut], [det])[0]
+    result = FaceReplacer(None, replacement=Replacement.BLUR).anonymize([astronaut], [det])[0]
     assert result.faces[0].replacement is Replacement.SOLID and "whole frame" in result.faces[0].reason
     assert result.image.max() == 0
 
@@ -133,7 +133,7 @@ def test_bf16_on_the_cpu_is_within_tolerance_in_the_face_and_exact_elsewhere(ast
     det = Detections.from_boxes(ASTRONAUT_BOX, np.array([0.9], np.float32))
     out = {}
     for precision in (Precision.FP32, Precision.BF16):
-        anonymizer = Anonymizer(FaceGenerator(generator, torch.device("cpu"), precision=precision),
+        anonymizer = FaceReplacer(FaceGenerator(generator, torch.device("cpu"), precision=precision),
                                 expand=metadata["crop"]["expand"])
         out[precision] = anonymizer.anonymize([astronaut], [det])[0].image.astype(int)
     diff = np.abs(out[Precision.FP32] - out[Precision.BF16])
@@ -160,9 +160,9 @@ def test_precision_and_batch_defaults():
 def test_compiled_generator_matches_eager_and_pads_partial_batches(astronaut, tiny_generator):
     det = Detections.from_boxes(np.array([[170, 60, 260, 180], [20, 300, 90, 390], [400, 40, 470, 120]], np.float32),
                                 np.full(3, 0.9, np.float32))
-    eager = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32))
-    compiled = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"), batch_size=2, precision=Precision.FP32,
-                                        compile=True))
+    eager = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32), expand=2.0)
+    compiled = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu"), batch_size=2, precision=Precision.FP32,
+                                        compile=True), expand=2.0)
     expected = eager.anonymize([astronaut], [det])[0].image.astype(int)
     result = compiled.anonymize([astronaut], [det])[0]  # 3 faces in batches of 2: the second batch is padded
     assert compiled.face_generator.compiled.active  # compiled for real, not the eager fallback
@@ -179,8 +179,8 @@ def test_failing_compile_falls_back_to_eager_with_a_warning(astronaut, tiny_gene
     monkeypatch.setattr(torch, "compile", broken_compile)
     det = Detections.from_boxes(ASTRONAUT_BOX, np.array([0.9], np.float32))
     face_generator = FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32, compile=True)
-    result = Anonymizer(face_generator).anonymize([astronaut], [det])[0]
-    expected = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32)).anonymize(
+    result = FaceReplacer(face_generator, expand=2.0).anonymize([astronaut], [det])[0]
+    expected = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32), expand=2.0).anonymize(
         [astronaut], [det])[0]
     assert not face_generator.compiled.active and "running the generator eagerly" in caplog.text
     assert np.array_equal(result.image, expected.image)
@@ -189,7 +189,7 @@ def test_failing_compile_falls_back_to_eager_with_a_warning(astronaut, tiny_gene
 def test_a_large_face_edge_does_not_bring_back_a_neighbour_face(astronaut, tiny_generator):
     # face A (small) sits just beside face B (large, pasted last): B's feathered edge, which carries the original
     # surroundings, overlapped A's box and put 2-3 px of A's original pixels back
-    anonymizer = Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32))
+    anonymizer = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32), expand=2.0)
     small, large = [100, 200, 140, 250], [142, 150, 300, 330]
     both = anonymizer.anonymize([astronaut], [one_face(np.array([small, large], np.float32))])[0].image
     alone = anonymizer.anonymize([astronaut], [one_face(np.array([small], np.float32))])[0].image

@@ -40,7 +40,7 @@ def test_prepare_writes_the_fdf_layout_and_reports_drops(tmp_path, astronaut, gr
     # the same face, cut from the full photo by the anonymizer's geometry, has its hole in the same place
     detections = create_detector().detect(astronaut)
     assert len(detections) == 1
-    inference = FaceCrop.from_box(detections.boxes[0], 128, EXPAND)
+    inference = FaceCrop.from_box(detections.boxes[0], 128, expand=EXPAND)
     training_box = np.load(out / "val" / "bounding_box" / "128.npy")[0]
     np.testing.assert_allclose(np.array(inference.hole_bounds()), training_box, atol=4)
     pose = inference.to_crop(detections.landmarks[0])

@@ -7,7 +7,7 @@ import torch
 from deepanon.detection import Detections, create_detector
 from deepanon.detection.compose import Turned
 from deepanon.geometry import FaceCrop, quarter_turns
-from deepanon.pipeline import Anonymizer, FaceGenerator
+from deepanon.pipeline import FaceReplacer, FaceGenerator
 
 from tests.detection.test_tiling import WhiteRectangles, draw
 
@@ -30,13 +30,13 @@ def test_quarter_turns_of_a_face_turned_by_np_rot90(astronaut, turns):
 @pytest.mark.parametrize("turns", [1, 2, 3])
 def test_a_turned_face_is_cut_upright_and_pasted_back_turned(astronaut, turns):
     box = np.array([176, 56, 273, 178], np.float32)
-    upright = FaceCrop.from_box(box, 64, 1.25)
+    upright = FaceCrop.from_box(box, 64, expand=1.25)
     turned_image = np.ascontiguousarray(np.rot90(astronaut, turns))
     corners = np.array([[176, 56], [273, 178]], np.float32)
     for _ in range(turns):  # np.rot90 maps (x, y) of a w-wide image to (y, w - x)
         corners = np.stack([corners[:, 1], astronaut.shape[1] - corners[:, 0]], 1)
     turned_box = np.concatenate([corners.min(0), corners.max(0)])
-    turned = FaceCrop.from_box(turned_box, 64, 1.25, (4 - turns) % 4)
+    turned = FaceCrop.from_box(turned_box, 64, expand=1.25, turns=(4 - turns) % 4)
     cut, expected = turned.extract(turned_image).astype(int), upright.extract(astronaut)
     # equal but for the crop's 1 px rounding in the other orientation; left turned, it would differ by ~10x that
     assert np.abs(cut - expected).mean() < 8 < 40 < np.abs(np.rot90(cut, turns) - expected).mean()
@@ -62,7 +62,7 @@ def test_the_generator_sees_a_sideways_face_upright(astronaut, tiny_generator):
             seen.append(keypoints.copy())
             return super().__call__(crops, certainty, keypoints, latents)
 
-    anonymizer = Anonymizer(Recording(tiny_generator, torch.device("cpu")), expand=1.25)
+    anonymizer = FaceReplacer(Recording(tiny_generator, torch.device("cpu")), expand=1.25)
     sideways = np.ascontiguousarray(np.rot90(astronaut, 1))
     found = create_detector(turns=True).detect(sideways)
     result = anonymizer.anonymize([sideways], [found])[0]

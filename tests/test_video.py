@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from deepanon.api import Anonymizer, FaceFinder
 from deepanon.io import InputError
-from deepanon.pipeline import Anonymizer, FaceGenerator
+from deepanon.pipeline import FaceReplacer, FaceGenerator
 from deepanon.runner import Job, anonymize_video
 from deepanon.video import frame_rate, probe, read_frames
 from tests.conftest import FixedDetector, make_clip
@@ -16,14 +17,18 @@ from tests.conftest import FixedDetector, make_clip
 FACE = [60, 30, 120, 110]
 
 
+def using(detector, replacer):
+    return Anonymizer.from_parts(FaceFinder(detector), replacer)
+
+
 @pytest.fixture
 def anonymizer(tiny_generator):
-    return Anonymizer(FaceGenerator(tiny_generator, torch.device("cpu")))
+    return FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu")), expand=2.0)
 
 
 def test_video_keeps_frames_fps_duration_and_audio(tmp_path, carphone_with_audio, anonymizer):
     out = tmp_path / "out.mp4"
-    report = anonymize_video(Job(carphone_with_audio, out), FixedDetector([FACE]), anonymizer, batch_frames=7)
+    report = anonymize_video(Job(carphone_with_audio, out), using(FixedDetector([FACE]), anonymizer), batch_frames=7)
     source, result = probe(carphone_with_audio), probe(out)
     assert report.frames == 120 and report.faces_found == 120 and report.faces_generated == 120
     assert result.has_audio and source.has_audio
@@ -43,7 +48,7 @@ def test_video_keeps_frames_fps_duration_and_audio(tmp_path, carphone_with_audio
 
 def test_start_and_end_trim_video_and_audio(tmp_path, carphone_with_audio, anonymizer):
     out = tmp_path / "cut.mp4"
-    report = anonymize_video(Job(carphone_with_audio, out), FixedDetector([FACE]), anonymizer, start=1.0, end=2.0)
+    report = anonymize_video(Job(carphone_with_audio, out), using(FixedDetector([FACE]), anonymizer), start=1.0, end=2.0)
     assert abs(report.frames - 30) <= 1
     info = probe(out)
     assert info.has_audio and info.duration == pytest.approx(1.0, abs=0.1)
@@ -51,8 +56,8 @@ def test_start_and_end_trim_video_and_audio(tmp_path, carphone_with_audio, anony
 
 def test_failed_detection_blacks_out_the_frame(tmp_path, carphone_with_audio, anonymizer):
     out = tmp_path / "out.mp4"
-    report = anonymize_video(Job(carphone_with_audio, out), FixedDetector([FACE], fail_on={5}), anonymizer, end=0.5)
-    assert report.frames_detection_failed == 1 and report.blacked_out_frames == [5]
+    report = anonymize_video(Job(carphone_with_audio, out), using(FixedDetector([FACE], fail_on={5}), anonymizer), end=0.5)
+    assert len(report.blacked_out_frames) == 1 and report.blacked_out_frames == [5]
     frames = list(read_frames(out))
     assert frames[5].mean() < 3 and frames[4].mean() > 30
 
@@ -66,7 +71,7 @@ def test_a_crash_mid_video_leaves_no_output(tmp_path, carphone_with_audio, anony
 
     out = tmp_path / "out.mp4"
     with pytest.raises(KeyboardInterrupt):
-        anonymize_video(Job(carphone_with_audio, out), Exploding([FACE]), anonymizer)
+        anonymize_video(Job(carphone_with_audio, out), using(Exploding([FACE]), anonymizer))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -74,7 +79,7 @@ def test_not_a_video_is_an_input_error(tmp_path, anonymizer):
     bogus = tmp_path / "notes.mp4"
     bogus.write_text("hello")
     with pytest.raises(InputError, match="notes.mp4"):
-        anonymize_video(Job(bogus, tmp_path / "o.mp4"), FixedDetector([FACE]), anonymizer)
+        anonymize_video(Job(bogus, tmp_path / "o.mp4"), using(FixedDetector([FACE]), anonymizer))
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -87,7 +92,7 @@ def test_face_missed_by_the_detector_for_two_frames_is_still_covered(tmp_path, c
             return Detections.empty() if self.calls - 1 in (10, 11) else found
 
     out = tmp_path / "out.mp4"
-    report = anonymize_video(Job(carphone_with_audio, out), Blinking([FACE]), anonymizer, end=1.0)
+    report = anonymize_video(Job(carphone_with_audio, out), using(Blinking([FACE]), anonymizer), end=1.0)
     assert report.boxes_bridged == 2 and report.faces_found == report.frames - 2
     assert report.bridged_frames == [10, 11]
     face = (slice(35, 105), slice(65, 115))
@@ -121,7 +126,7 @@ def test_a_rotated_phone_video_comes_out_upright_without_warnings(tmp_path, anon
     rotated = make_clip(tmp_path / "rotated.mp4", "-display_rotation", "90", "-i", str(stored), "-c", "copy")
     out = tmp_path / "out.mp4"
     with caplog.at_level(logging.WARNING):
-        report = anonymize_video(Job(rotated, out), FixedDetector([]), anonymizer)
+        report = anonymize_video(Job(rotated, out), using(FixedDetector([]), anonymizer))
     assert report.frames == 10 and probe(rotated).size == probe(out).size == (120, 160)
     assert list(read_frames(out))[0].shape == (160, 120, 3)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.records

@@ -10,11 +10,16 @@ from deepanon.detection.types import Detections
 
 
 def check_image(image: np.ndarray) -> None:
-    """Assert ``image`` is uint8 HxWx3 (RGB). Converting grayscale/RGBA/16-bit images is the caller's job."""
-    assert isinstance(image, np.ndarray), type(image)
-    assert image.dtype == np.uint8, f"expected uint8 RGB, got {image.dtype}"
-    assert image.ndim == 3 and image.shape[2] == 3, f"expected HxWx3 RGB, got shape {image.shape}"
-    assert image.shape[0] > 0 and image.shape[1] > 0, f"empty image {image.shape}"
+    """Raise TypeError unless ``image`` is a numpy array and ValueError unless it is a non-empty uint8 HxWx3 (RGB)
+    one. Converting grayscale/RGBA/16-bit images is the caller's job."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected uint8 RGB, got {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected HxWx3 RGB, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"empty image {image.shape}")
 
 
 class Detector(ABC):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torchvision.ops import box_iou
+from torchvision.ops import nms as tv_nms
 
 from deepanon.detection.types import Detections, landmarks_from_box
 
@@ -21,10 +24,9 @@ def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4), (M, 4) -> (N, M) intersection over union in [0, 1]."""
-    inter = intersection(a, b)
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    """(N, 4), (M, 4) -> (N, M) intersection over union in [0, 1] (``torchvision.ops.box_iou``; 0 where both boxes
+    are empty)."""
+    return torch.nan_to_num(box_iou(torch.as_tensor(a), torch.as_tensor(b)), nan=0.0).numpy()
 
 
 def ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -34,37 +36,36 @@ def ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(smaller > 0, inter / np.maximum(smaller, 1e-12), 0.0)
 
 
-def clusters(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[np.ndarray]:
-    """Greedy non-maximum suppression that also returns what each kept box suppressed.
-
-    Returns one index array per kept box, the kept (highest-scoring) box first, then every lower-scoring box not yet
-    taken whose IoU with it is >= ``iou_threshold``. Clusters come in descending score order.
-    """
-    order = np.argsort(-scores, kind="stable")
-    overlap = iou(boxes[order], boxes[order]) >= iou_threshold
-    taken = np.zeros(len(order), bool)
-    out = []
-    for i in range(len(order)):
-        if taken[i]:
-            continue
-        members = np.flatnonzero(overlap[i] & ~taken)
-        taken[members] = True
-        out.append(order[np.concatenate([[i], members[members != i]])])
-    return out
-
-
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, in descending score order."""
-    return np.array([c[0] for c in clusters(boxes, scores, iou_threshold)], dtype=np.int64)
+    """int64 indices of the boxes kept by greedy non-maximum suppression (``torchvision.ops.nms``: a box goes when its
+    IoU with a higher-scoring kept box is above ``iou_threshold``), in descending score order, ties in index order."""
+    return tv_nms(torch.as_tensor(boxes), torch.as_tensor(scores), iou_threshold).numpy()
+
+
+def clusters(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[np.ndarray]:
+    """Greedy non-maximum suppression (:func:`nms`) that also returns what each kept box suppressed.
+
+    Returns one index array per kept box, in descending score order: the kept box first, then every box it suppressed,
+    that is every box whose IoU with it is above ``iou_threshold`` and with no higher-scoring kept box, by descending
+    score (ties in index order).
+    """
+    kept = nms(boxes, scores, iou_threshold)
+    if len(kept) == 0:
+        return []
+    order = np.argsort(-scores, kind="stable")
+    overlap = iou(boxes[kept], boxes[order]) > iou_threshold
+    overlap[np.arange(len(kept)), np.argsort(order)[kept]] = True
+    owner = overlap.argmax(0)
+    return [order[owner == k] for k in range(len(kept))]
 
 
 def fuse(detections: Detections, iou_threshold: float) -> Detections:
-    """Merge duplicate faces (IoU >= ``iou_threshold``) into one each.
+    """Merge duplicate faces (IoU above ``iou_threshold``, :func:`clusters`) into one each.
 
-    Each merged face gets the box that encloses all its duplicates (never less than any of them covered: a piece of
-    a large face cut by a tile edge, fused with the whole face, once shrank the box and left an eye outside), their
-    highest score, and the landmarks of the highest-scoring duplicate with predicted (not estimated) landmarks;
-    estimated landmarks are re-estimated from the fused box. Output order: descending score.
+    Each merged face gets the box that encloses all its duplicates (never less than any of them covers, so that a
+    piece of a large face cut by a tile edge, fused with the whole face, cannot shrink the box and leave an eye
+    outside), their highest score, and the landmarks of the highest-scoring duplicate with predicted (not estimated)
+    landmarks; estimated landmarks are re-estimated from the fused box. Output order: descending score.
     """
     if len(detections) == 0:
         return detections

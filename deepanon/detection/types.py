@@ -36,10 +36,13 @@ class Detections:
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
-        assert self.boxes.dtype == np.float32 and self.boxes.shape == (n, 4), self.boxes.shape
-        assert self.scores.dtype == np.float32 and self.scores.shape == (n,), self.scores.shape
-        assert self.landmarks.dtype == np.float32 and self.landmarks.shape == (n, 5, 2), self.landmarks.shape
-        assert self.landmarks_estimated.dtype == np.bool_ and self.landmarks_estimated.shape == (n,)
+        expected = {"boxes": (np.float32, (n, 4)), "scores": (np.float32, (n,)), "landmarks": (np.float32, (n, 5, 2)),
+                    "landmarks_estimated": (np.bool_, (n,))}
+        for name, (dtype, shape) in expected.items():
+            value = getattr(self, name)
+            if value.dtype != dtype or value.shape != shape:
+                raise ValueError(f"Detections.{name}: expected {np.dtype(dtype)} {shape}, got {value.dtype} "
+                                 f"{value.shape}")
 
     def __len__(self) -> int:
         return len(self.boxes)

@@ -1,4 +1,4 @@
-"""Inpainting metrics (paper §4, DESIGN.md §4): L1, L2, PSNR, SSIM per image, ``evaluate`` over a dataset, and how
+"""Inpainting metrics (paper §4, Tables 1 and 2): L1, L2, PSNR, SSIM per image, ``evaluate`` over a dataset, and how
 much a generator uses z and its pose input (``conditioning_effect``)."""
 
 from deepanon.metrics.conditioning import conditioning_effect

@@ -23,7 +23,9 @@ def gaussian_window(size: int = WINDOW, sigma: float = SIGMA, dtype: torch.dtype
 
 def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Mean SSIM per image of (B, C, H, W) images in [0, data_range]; returns (B,). Images must be ≥ 11×11."""
-    assert prediction.shape == target.shape and prediction.ndim == 4, (prediction.shape, target.shape)
+    if prediction.ndim != 4 or prediction.shape != target.shape:
+        raise ValueError(f"expected two (B, C, H, W) images of one shape, got {tuple(prediction.shape)} and "
+                         f"{tuple(target.shape)}")
     c = prediction.shape[1]
     x, y = prediction.double(), target.double()
     window = gaussian_window().to(x.device).expand(c, 1, WINDOW, WINDOW)

@@ -6,7 +6,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-# Generator conv width per resolution at width multiplier 1 (Config E on FDF, DESIGN.md §1).
+# Generator conv width per resolution at width multiplier 1: Config E on FDF (paper §4.1, Fig. 3), with the widths of
+# the code the paper links to (its footnote 1).
 BASE_WIDTHS = {4: 128, 8: 128, 16: 128, 32: 128, 64: 64, 128: 32, 256: 16}
 
 

@@ -12,6 +12,7 @@ from deepanon.models.config import ModelConfig
 from deepanon.models.equalized import EqualizedConv2d, EqualizedLinear
 from deepanon.models.iconv import LEAKY_SLOPE
 from deepanon.models.pose import PoseFeatureBank
+from deepanon.models.shapes import check_shape
 
 POSE_RESOLUTION = 32
 POSE_HIDDEN = 64
@@ -61,8 +62,9 @@ class Discriminator(nn.Module):
         self, image: torch.Tensor, condition: torch.Tensor, certainty: torch.Tensor, pose: torch.Tensor
     ) -> torch.Tensor:
         b, s = image.shape[0], self.config.image_size
-        assert image.shape == condition.shape == (b, 3, s, s), (image.shape, condition.shape)
-        assert certainty.shape == (b, 1, s, s), certainty.shape
+        check_shape("image", image, (b, 3, s, s))
+        check_shape("condition", condition, (b, 3, s, s))
+        check_shape("certainty", certainty, (b, 1, s, s))
         x = F.leaky_relu(self.from_input(torch.cat([image, condition, certainty], dim=1)), LEAKY_SLOPE)
         for r, block in self.blocks.items():
             if self.pose_bank is not None and int(r) == POSE_RESOLUTION:

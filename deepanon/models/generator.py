@@ -10,6 +10,7 @@ from deepanon.models.equalized import EqualizedConv2d
 from deepanon.models.iconv import ImputedConv2d
 from deepanon.models.pose import PoseFeatureBank
 from deepanon.models.resampling import UNetSkip, certainty_downsample, upsample
+from deepanon.models.shapes import check_shape
 
 POSE_HIDDEN = 128
 
@@ -66,7 +67,8 @@ class Generator(nn.Module):
         res = cfg.resolutions
         top = cfg.image_size
         # The 1×1 from-RGB layer does not impute: with a binary C⁰ and C left unchanged, the next IConv discards every
-        # value it would impute (C·x + (1-C)·h takes nothing of x where C = 0, and x·C feeds h), so ω got no gradient.
+        # value it would impute (C·x + (1-C)·h takes nothing of x where C = 0, and x·C feeds h), so ω would get no
+        # gradient.
         self.from_rgb = ImputedConv2d(3, cfg.generator_width(top), 1, imputed=False, update_certainty=False)
         self.encoder = nn.ModuleDict()
         for r in reversed(res):
@@ -98,11 +100,11 @@ class Generator(nn.Module):
     ) -> torch.Tensor:
         cfg = self.config
         b, s = condition.shape[0], cfg.image_size
-        assert condition.shape == (b, 3, s, s), condition.shape
-        assert certainty.shape == (b, 1, s, s), certainty.shape
+        check_shape("condition", condition, (b, 3, s, s))
+        check_shape("certainty", certainty, (b, 1, s, s))
         if z is None:
             z = condition.new_zeros(b, cfg.latent_channels, 4, 4)
-        assert z.shape == (b, cfg.latent_channels, 4, 4), z.shape
+        check_shape("z", z, (b, cfg.latent_channels, 4, 4))
 
         x, c = self.from_rgb(condition, certainty)
         skips = {}

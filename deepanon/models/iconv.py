@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepanon.models.equalized import EqualizedConv2d, pixel_norm
+from deepanon.models.shapes import check_shape
 
 IMPUTATION_EPS = 0.01
 CERTAINTY_EPS = 1e-6
@@ -77,7 +78,8 @@ class ImputedConv2d(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor, certainty: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        assert x.ndim == 4 and certainty.shape == (x.shape[0], 1, *x.shape[2:]), (x.shape, certainty.shape)
+        check_shape("x", x, (None, None, None, None))
+        check_shape("certainty", certainty, (x.shape[0], 1, *x.shape[2:]))
         if self.imputation is not None:
             x = impute(x, certainty, self.imputation.weight * self.imputation.scale)
         y = self.conv(x)

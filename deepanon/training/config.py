@@ -1,4 +1,4 @@
-"""Training options: one typed dataclass, validated once, written to the run folder as JSON (DESIGN.md §2)."""
+"""Training options: one typed dataclass, validated once, written to the run folder as JSON."""
 
 from __future__ import annotations
 
@@ -62,12 +62,24 @@ RESUMABLE = frozenset(
 )
 
 
+def agreed_expand(recorded: float | None, given: float | None, source: str) -> float:
+    """The crop ratio (crop side / face box side) that ``source`` (the data, a run) records, else the ``--expand``
+    given; ValueError when neither gives one or the two disagree."""
+    if recorded is None and given is None:
+        raise ValueError(f"{source} does not record the crop ratio of its crops; pass --expand (crop side / face box "
+                         "side)")
+    if recorded is not None and given is not None and recorded != given:
+        raise ValueError(f"--expand {given} but {source} records {recorded}")
+    return given if recorded is None else recorded
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a run depends on. Image counts are global (summed over all processes).
 
     ``batch_size`` is the global batch; each of N processes gets ``batch_size / N``. ``num_keypoints`` None means
-    "as many as the landmarks file has" and is resolved before the config is written.
+    "as many as the landmarks file has", ``expand`` (crop side / face box side of the data's crops) None means "as the
+    data's prepare report says"; both are resolved before the config is written.
     """
 
     data: str
@@ -75,6 +87,7 @@ class TrainConfig:
     dataset: DatasetKind = DatasetKind.FDF
     boxes: str | None = None
     landmarks: str | None = None
+    expand: float | None = None
     image_size: int = 128
     width: float = 1.0
     num_keypoints: int | None = None
@@ -110,6 +123,8 @@ class TrainConfig:
                     "log_every", "grid_size"]
         bad = [name for name in positive if not getattr(self, name) > 0]
         bad += [n for n in ["penalty_weight", "epsilon_weight", "l1_weight", "l1_images", "workers"] if getattr(self, n) < 0]
+        if self.expand is not None and not self.expand >= 1:
+            bad.append("expand")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             bad.append("betas")
         if bad:

@@ -1,6 +1,6 @@
 """Face datasets for training and evaluation, masks per sample, horizontal flip, and the data loader.
 
-Accepted layouts (DESIGN.md §3):
+Accepted layouts (also in the README's training section):
 
 * **FDF** (``--dataset fdf``), the reference layout, also what ``deepanon prepare`` writes::
 
@@ -8,6 +8,8 @@ Accepted layouts (DESIGN.md §3):
       <root>/<split>/landmarks.npy                N×K×2 (or N×2K) float keypoints in [0, 1] of the crop
       <root>/<split>/bounding_box/<S>.npy         N×4 face boxes x0, y0, x1, y1 in pixels of the S×S crop
                                                   (or <S>.torch, the reference file, read with weights_only=True)
+      <root>/<split>/prepare_report.json          optional: ``expand``, the crop ratio (crop side / face box side)
+                                                  of the crops; written by ``deepanon prepare``, else ``--expand``
 
   with ``<split>`` = ``train`` and ``val``. K is read from the landmarks file: 7 for FDF's COCO keypoints
   (nose, r_eye, l_eye, r_ear, l_ear, r_shoulder, l_shoulder), 5 for our detector's landmarks (image-left eye,
@@ -16,7 +18,8 @@ Accepted layouts (DESIGN.md §3):
 * **Folder** (``--dataset folder``): any face images (png, jpg, jpeg, webp, bmp) anywhere under ``<root>``, taken in
   sorted order of their relative paths and resized to S×S, plus two optional ``.npy`` files in that same order:
   ``boxes`` N×4 face boxes in pixels of each *original* image (needed for face-box masks) and ``landmarks`` N×K×2 in
-  [0, 1] of the image (needed for K > 0). Defaults: ``<root>/boxes.npy`` and ``<root>/landmarks.npy``.
+  [0, 1] of the image (needed for K > 0). Defaults: ``<root>/boxes.npy`` and ``<root>/landmarks.npy``. The crop
+  ratio of these images is given with ``--expand``.
 
 Every sample is a dict: ``image`` (3, S, S) float32 in [-1, 1], ``mask`` (1, S, S) float32 C⁰ (1 = known), ``pose``
 (K, 2) float32 in [0, 1]. A training key is ``(index, position)``: the position in the sample stream seeds that
@@ -26,6 +29,7 @@ An evaluation key is a plain index: no flip and a fixed mask (face box, or the c
 
 from __future__ import annotations
 
+import json
 import pickle
 import random
 from collections.abc import Iterator
@@ -45,6 +49,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 FLIP_PERMUTATIONS: dict[int, list[int]] = {0: [], 5: [1, 0, 2, 4, 3], 7: [0, 2, 1, 4, 3, 6, 5]}
 
 SampleKey = int | tuple[int, int]
+
+
+# Written by ``deepanon prepare`` into each split; its ``expand`` is the crop ratio (crop side / face box side).
+PREPARE_REPORT = "prepare_report.json"
 
 
 class DataLayoutError(FileNotFoundError):
@@ -147,10 +155,18 @@ def _load_array(path: Path) -> np.ndarray:
 
 
 def _keypoints(array: np.ndarray, path: Path) -> np.ndarray:
+    """N×K×2 keypoints from an N×K×2 or N×2K array; ``DataLayoutError`` for another shape or a value that is not
+    finite, ValueError when a face's keypoints leave [0, 1] (pixels given instead of fractions of the crop)."""
     if array.ndim == 2 and array.shape[1] % 2 == 0:
         array = array.reshape(array.shape[0], -1, 2)
     if array.ndim != 3 or array.shape[2] != 2 or not np.isfinite(array).all():
         raise DataLayoutError(f"{path}: expected N×K×2 finite keypoints in [0, 1], got shape {array.shape}")
+    outside = ((array < 0) | (array > 1)).any(axis=(1, 2))
+    if outside.any():
+        first = int(np.argmax(outside))
+        values = np.round(array[first].astype(float), 3).tolist()
+        raise ValueError(f"{path}: keypoints of {int(outside.sum())} of {len(array)} faces lie outside [0, 1] (first: "
+                         f"face {first}, {values}); keypoints are fractions of the crop side, not pixels")
     return array
 
 
@@ -158,6 +174,28 @@ def stored_size(images: Path, image_size: int) -> int:
     """The crop size to read: ``image_size`` itself, else the smallest larger one stored (resized when loaded)."""
     sizes = sorted(int(p.name) for p in images.iterdir() if p.name.isdigit()) if images.is_dir() else []
     return image_size if image_size in sizes else next((s for s in sizes if s > image_size), image_size)
+
+
+def prepared_expand(root: Path) -> float | None:
+    """The crop ratio (crop side / face box side) that ``deepanon prepare`` recorded for the FDF-layout data at
+    ``root`` (the ``PREPARE_REPORT`` of its train and val splits); None when neither split has a report.
+
+    Raises ``DataLayoutError`` for a report without a number >= 1 and ValueError when the splits disagree.
+    """
+    found = {}
+    for split in ("train", "val"):
+        path = Path(root) / split / PREPARE_REPORT
+        if path.is_file():
+            try:
+                found[split] = float(json.loads(path.read_text())["expand"])
+            except (ValueError, KeyError, TypeError) as err:
+                raise DataLayoutError(f"{path}: no crop ratio 'expand' in it ({type(err).__name__}: {err})") from err
+            if not found[split] >= 1:
+                raise DataLayoutError(f"{path}: crop ratio 'expand' {found[split]} is below 1")
+    if len(set(found.values())) > 1:
+        raise ValueError(f"{root}: train and val were prepared with different crop ratios ({found['train']} and "
+                         f"{found['val']}); prepare both splits with one --expand")
+    return next(iter(found.values()), None)
 
 
 def fdf_dataset(root: Path, split: str, *, image_size: int, mask: MaskKind, flip: bool, seed: int = 0) -> FaceDataset:

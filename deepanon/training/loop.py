@@ -34,8 +34,8 @@ from deepanon.models.precision import autocast_dtype
 from deepanon.training import distributed, loss
 from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from deepanon.training.augment import augment
-from deepanon.training.config import RESUMABLE, DatasetKind, DiscriminatorKind, Penalty, TrainConfig
-from deepanon.training.data import FaceDataset, fdf_dataset, folder_dataset, make_loader
+from deepanon.training.config import RESUMABLE, DatasetKind, DiscriminatorKind, Penalty, TrainConfig, agreed_expand
+from deepanon.training.data import FaceDataset, fdf_dataset, folder_dataset, make_loader, prepared_expand
 from deepanon.training.samples import sample_grid, save_png
 from deepanon.weights import load_generator
 
@@ -44,7 +44,8 @@ LOG_FILE = "log.jsonl"
 
 
 def ema_beta(global_batch: int, half_life: int) -> float:
-    """Per-step EMA decay β = 0.5^(global batch / half-life in images) (DESIGN.md §2: 10k-image half-life)."""
+    """Per-step EMA decay β = 0.5^(global batch / half-life in images), so that a step's share of the average halves
+    every ``half_life`` images."""
     return 0.5 ** (global_batch / half_life)
 
 
@@ -223,12 +224,12 @@ def projected_step(m: Models, cfg: TrainConfig, image: torch.Tensor, fake: torch
     """One step against the projected discriminator: hinge loss, differentiable augmentation of real and fake
     alike (each batch its own draws), no gradient penalty."""
     b = image.shape[0]
-    real_in, real_mask = augment(image, mask, rng)
-    fake_in, fake_mask = augment(fake.detach().float(), mask, rng)
+    real_in, real_mask, real_pose = augment(image, mask, pose, rng)
+    fake_in, fake_mask, fake_pose = augment(fake.detach().float(), mask, pose, rng)
     m.train_discriminator(True)
     with autocast():
         scores = m.d_fast(torch.cat([real_in, fake_in]), condition.repeat(2, 1, 1, 1), torch.cat([real_mask, fake_mask]),
-                          pose.repeat(2, 1, 1)).float()
+                          torch.cat([real_pose, fake_pose])).float()
     real_score, fake_score = scores[:b], scores[b:]
     d_loss = loss.hinge_discriminator_loss(real_score, fake_score).mean()
     m.d_optimizer.zero_grad(set_to_none=True)
@@ -236,9 +237,9 @@ def projected_step(m: Models, cfg: TrainConfig, image: torch.Tensor, fake: torch
     m.scaler.step(m.d_optimizer)
 
     m.train_discriminator(False)
-    g_in, g_mask = augment(fake, mask, rng)
+    g_in, g_mask, g_pose = augment(fake, mask, pose, rng)
     with autocast():
-        g_score = m.d_score(g_in, condition, g_mask, pose).float()
+        g_score = m.d_score(g_in, condition, g_mask, g_pose).float()
     stats: dict[str, torch.Tensor] = {}
     g_loss = generator_step(m, cfg, g_score, fake, image, mask, images_seen, stats)
     stats.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), d_real=real_score.detach().mean(),
@@ -260,22 +261,25 @@ def datasets(cfg: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
 
 
 def resolve(cfg: TrainConfig, train_set: FaceDataset, process: distributed.Process) -> TrainConfig:
-    """Fill K from the landmarks file (``--keypoints 0``: no pose input, the landmarks unused) and check the batch
-    divides over the processes."""
+    """Fill K from the landmarks file (``--keypoints 0``: no pose input, the landmarks unused) and the crop ratio from
+    the data's prepare report or ``--expand``, and check the batch divides over the processes."""
     k = train_set.num_keypoints
     if cfg.num_keypoints is None:
         cfg = cfg.with_changes(num_keypoints=k)
     elif cfg.num_keypoints not in (0, k):
         raise ValueError(f"--keypoints {cfg.num_keypoints} but the landmarks file has K={k} (0: train without pose)")
+    recorded = prepared_expand(Path(cfg.data)) if cfg.dataset is DatasetKind.FDF else None
+    cfg = cfg.with_changes(expand=agreed_expand(recorded, cfg.expand, f"the data in {cfg.data}"))
     if cfg.batch_size % process.world_size:
         raise ValueError(f"batch size {cfg.batch_size} does not divide over {process.world_size} processes")
     return cfg
 
 
 def check_resume(cfg: TrainConfig, saved: dict[str, Any]) -> None:
-    """Refuse a resume that changes a non-resumable option; an option the run predates counts as its default."""
+    """Refuse a resume that changes a non-resumable option; an option the run predates counts as its default, and a
+    run that predates the recorded crop ratio takes the one resolved from its data."""
     current = cfg.to_dict()
-    saved = TrainConfig(data=cfg.data, out=cfg.out).to_dict() | saved
+    saved = TrainConfig(data=cfg.data, out=cfg.out, expand=cfg.expand).to_dict() | saved
     changed = sorted(k for k in current if k not in RESUMABLE and current[k] != saved.get(k))
     if changed:
         raise ValueError(f"cannot resume with changed options: {', '.join(changed)}")

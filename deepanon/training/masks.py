@@ -1,4 +1,4 @@
-"""Inpainting masks as float32 (1, S, S) certainty maps C⁰: 1 = known pixel, 0 = to inpaint (DESIGN.md §2)."""
+"""Inpainting masks as float32 (1, S, S) certainty maps C⁰ (the paper's M, §3.2): 1 = known pixel, 0 = to inpaint."""
 
 from __future__ import annotations
 

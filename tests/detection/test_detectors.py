@@ -72,7 +72,7 @@ def test_no_face_gives_empty_arrays(detector, image):
     ids=["gray", "rgba", "uint16", "float", "empty"],
 )
 def test_rejects_anything_but_uint8_rgb(image):
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError):
         create_detector(DetectorName.CENTERFACE, threads=1).detect(image)
 
 

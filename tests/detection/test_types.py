@@ -25,9 +25,9 @@ def test_frozen_and_validated():
     d = make(2)
     with pytest.raises(dataclasses.FrozenInstanceError):
         d.boxes = d.boxes  # type: ignore[misc]
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match="boxes"):
         Detections(d.boxes.astype(np.float64), d.scores, d.landmarks, d.landmarks_estimated)
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match="scores"):
         Detections(d.boxes, d.scores[:1], d.landmarks, d.landmarks_estimated)
 
 

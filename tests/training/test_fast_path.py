@@ -55,19 +55,21 @@ def test_init_starts_generator_and_ema_from_weights_and_refuses_another_shape(tm
     cfg = tiny_config()
     source = Generator(cfg.model_config())
     torch.nn.init.normal_(source.to_rgb["32"].weight)
-    save_generator(tmp_path / "g.safetensors", source)
+    save_generator(tmp_path / "g.safetensors", source, expand=1.25)
     models = Models.build(cfg.model_config(), cfg, Process(0, 1, torch.device("cpu")))
     models.init_generator(tmp_path / "g.safetensors")
     for part in (models.generator, models.ema):
         for key, value in source.state_dict().items():
             assert torch.equal(part.state_dict()[key], value), key
-    save_generator(tmp_path / "wide.safetensors", Generator(ModelConfig(image_size=32, width=0.5, num_keypoints=5)))
+    save_generator(tmp_path / "wide.safetensors", Generator(ModelConfig(image_size=32, width=0.5, num_keypoints=5)),
+                   expand=1.25)
     with pytest.raises(ValueError, match="is not this run's"):
         models.init_generator(tmp_path / "wide.safetensors")
 
 
 def test_train_init_with_weights_of_another_shape_is_one_line(fdf_root, tmp_path):
-    save_generator(tmp_path / "wide.safetensors", Generator(ModelConfig(image_size=32, width=0.5, num_keypoints=5)))
+    save_generator(tmp_path / "wide.safetensors", Generator(ModelConfig(image_size=32, width=0.5, num_keypoints=5)),
+                   expand=1.25)
     args = ["--image-size", "32", "--width", "0.25", "--batch-size", "4", "--workers", "0", "--quiet", "--data",
             str(fdf_root), "--out", str(tmp_path / "run"), "--images", "4", "--init", str(tmp_path / "wide.safetensors")]
     result = CliRunner().invoke(train, args)

@@ -99,10 +99,10 @@ def test_export_then_eval(trained_run, fdf_root, tmp_path):
     generator, metadata = load_generator(weights)
     ema = load_checkpoint(latest_checkpoint(trained_run))["ema"]
     assert metadata["images_seen"] == 12
-    assert metadata["crop"] == {"expand": 2.0}  # no prepare_report.json in the test data: the geometry default
+    assert metadata["crop"] == {"expand": 1.25}  # the data's prepare report, recorded by the run
     assert all(torch.equal(generator.state_dict()[k], v) for k, v in ema.items())
     half = tmp_path / "half.safetensors"
-    result = CliRunner().invoke(export, [str(trained_run), "-o", str(half), "--half", "--expand", "1.25"])
+    result = CliRunner().invoke(export, [str(trained_run), "-o", str(half), "--half", "--expand", "1.25"])  # agrees
     assert result.exit_code == 0, result.output
     assert half.stat().st_size < 0.6 * weights.stat().st_size
     generator_half, metadata_half = load_generator(half)
@@ -172,6 +172,85 @@ def test_broken_data_and_checkpoints_are_one_line_errors(fdf_root, tmp_path, tra
     assert result.exit_code == 1 and "not a readable checkpoint" in result.output
 
 
+def test_landmarks_in_pixels_are_refused_in_one_line(fdf_root, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    data = tmp_path / "pixels"
+    shutil.copytree(fdf_root, data)
+    landmarks = np.load(data / "train" / "landmarks.npy")
+    landmarks[[3, 7]] *= 32  # two faces' keypoints in pixels of the 32² crop
+    np.save(data / "train" / "landmarks.npy", landmarks)
+    result = CliRunner().invoke(train, [*TINY, "--data", str(data), "--out", str(tmp_path / "run"), "--images", "4"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    first = str(np.round(landmarks[3].astype(float), 3).tolist())
+    assert "landmarks.npy: keypoints of 2 of 12 faces lie outside [0, 1]" in result.output
+    assert f"(first: face 3, {first})" in result.output and "not pixels" in result.output
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_the_run_records_its_data_crop_ratio_and_export_reads_it_from_the_run(fdf_root, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(fdf_root, data)
+    for split in ("train", "val"):
+        (data / split / "prepare_report.json").write_text('{"expand": 1.5}')
+    run_train("--data", str(data), "--out", str(tmp_path / "run"), "--images", "4")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["expand"] == 1.5
+    assert load_checkpoint(latest_checkpoint(tmp_path / "run"))["config"]["expand"] == 1.5
+    data.rename(tmp_path / "moved")  # the data folder moves (or is re-prepared) after training
+    (tmp_path / "moved" / "train" / "prepare_report.json").write_text('{"expand": 2.0}')
+    weights = tmp_path / "g.safetensors"
+    result = CliRunner().invoke(export, [str(tmp_path / "run"), "-o", str(weights)])
+    assert result.exit_code == 0, result.output
+    assert load_generator(weights)[1]["crop"] == {"expand": 1.5}
+    result = CliRunner().invoke(export, [str(tmp_path / "run"), "-o", str(weights), "--expand", "2.0"])
+    assert result.exit_code == 1 and "--expand 2.0 but the run in" in result.output and "records 1.5" in result.output
+
+
+def test_data_without_a_prepare_report_needs_expand_and_a_report_must_agree_with_it(fdf_root, tmp_path):
+    import shutil
+
+    data = tmp_path / "fdf"
+    shutil.copytree(fdf_root, data)
+    for split in ("train", "val"):
+        (data / split / "prepare_report.json").unlink()
+    result = CliRunner().invoke(train, [*TINY, "--data", str(data), "--out", str(tmp_path / "a"), "--images", "4"])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "does not record the crop ratio of its crops; pass --expand" in result.output
+    assert not (tmp_path / "a" / "config.json").exists()
+    run_train("--data", str(data), "--out", str(tmp_path / "b"), "--images", "4", "--expand", "1.7")
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["expand"] == 1.7
+    result = CliRunner().invoke(train, [*TINY, "--data", str(fdf_root), "--out", str(tmp_path / "c"), "--expand", "1.7"])
+    assert result.exit_code == 1 and "--expand 1.7 but the data in" in result.output and "records 1.25" in result.output
+
+
+def test_a_run_that_does_not_record_its_crop_ratio_exports_with_expand_and_resumes(trained_run, tmp_path):
+    import shutil
+
+    from deepanon.training.checkpoint import save_checkpoint
+
+    run = tmp_path / "older"
+    shutil.copytree(trained_run, run)
+    path = latest_checkpoint(run)
+    state = load_checkpoint(path)
+    del state["config"]["expand"]
+    save_checkpoint(state, path)
+    config = json.loads((run / "config.json").read_text())
+    del config["expand"]
+    (run / "config.json").write_text(json.dumps(config))
+    weights = tmp_path / "g.safetensors"
+    result = CliRunner().invoke(export, [str(run), "-o", str(weights)])
+    assert result.exit_code == 1 and "does not record the crop ratio of its crops; pass --expand" in result.output
+    assert CliRunner().invoke(export, [str(run), "-o", str(weights), "--expand", "1.3"]).exit_code == 0
+    assert load_generator(weights)[1]["crop"] == {"expand": 1.3}
+    run_train("--out", str(run), "--resume", "--images", "16")  # takes the crop ratio its data gives now
+    assert json.loads((run / "config.json").read_text())["expand"] == 1.25
+
+
 def test_export_names_and_eval_limits_are_checked(trained_run, fdf_root, tmp_path, monkeypatch):
     result = CliRunner().invoke(export, [str(trained_run), "-o", str(tmp_path / "w.json")])
     assert result.exit_code == 2 and "*.safetensors" in result.output and not (tmp_path / "w.json").exists()
@@ -180,13 +259,10 @@ def test_export_names_and_eval_limits_are_checked(trained_run, fdf_root, tmp_pat
     weights = tmp_path / "g.safetensors"
     prepared = tmp_path / "prepared"
     shutil.copytree(fdf_root, prepared)
-    (prepared / "train" / "prepare_report.json").write_text('{"expand": 1.5}')
     monkeypatch.chdir(tmp_path)
     run_train("--data", "prepared", "--out", str(tmp_path / "relative"), "--images", "4")
     assert json.loads((tmp_path / "relative" / "config.json").read_text())["data"] == str(prepared.absolute())
-    monkeypatch.chdir(fdf_root.parent)  # export from elsewhere still finds the data's crop geometry
     assert CliRunner().invoke(export, [str(tmp_path / "relative"), "-o", str(weights)]).exit_code == 0
-    assert load_generator(weights)[1]["crop"] == {"expand": 1.5}
     for option, value in (("--limit", "0"), ("--limit", "-1"), ("--batch-size", "0")):
         result = CliRunner().invoke(evaluate, ["--data", str(fdf_root), "--weights", str(weights), option, value])
         assert result.exit_code == 2 and option in result.output

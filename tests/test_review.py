@@ -1,0 +1,166 @@
+"""Review before publishing (--detect-only, then --boxes), the Python API, and what a run says it did not examine."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from deepanon import Anonymizer, FaceFinder
+from deepanon.cli import main
+from deepanon.report import SCHEMA
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [*map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def two_faces(astronaut, grace_hopper):
+    """Eileen Collins and Grace Hopper side by side: a real photo with two faces."""
+    hopper = grace_hopper[:512]
+    return np.ascontiguousarray(np.concatenate([astronaut, hopper], axis=1))
+
+
+def inside(box, image):
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    return image[max(0, y0):y1, max(0, x0):x1]
+
+
+def test_detect_edit_anonymize_round_trip_on_a_real_photo(tmp_path, two_faces, weights):
+    source = tmp_path / "pair.png"
+    Image.fromarray(two_faces).save(source)
+    report = tmp_path / "faces.json"
+    result = invoke("image", "--quiet", source, "--detect-only", "--report", report)
+    assert result.exit_code == 0 and "no pictures written" in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.json", "pair.png"]
+    data = json.loads(report.read_text())
+    assert data["schema"] == SCHEMA
+    faces = data["files"][0]["faces"]
+    assert all(f["replaced_by"] is None and len(f["landmarks"]) == 5 for f in faces)
+    largest = sorted(faces, key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))[-2:]
+    collins, hopper = sorted(largest, key=lambda f: f["box"][0])
+    assert collins["box"][2] < 512 < hopper["box"][0]
+
+    added = {"box": [700, 400, 780, 480]}  # a "missed face" the reviewer adds, without landmarks
+    data["files"][0]["faces"] = [collins, added]  # Hopper's box (and any other) deleted as false positives
+    report.write_text(json.dumps(data))
+    out = tmp_path / "out.png"
+    result = invoke("image", "--quiet", source, "-o", out, "--boxes", report, "--weights", weights,
+                    "--report", tmp_path / "after.json")
+    assert result.exit_code == 0 and "2 face box(es): 2 found" in result.output, result.output
+    anonymized = np.asarray(Image.open(out))
+    assert np.array_equal(inside(hopper["box"], anonymized), inside(hopper["box"], two_faces))  # bit-identical
+    for face in (collins, added):
+        assert np.abs(inside(face["box"], anonymized).astype(int) - inside(face["box"], two_faces)).mean() > 5
+    after = json.loads((tmp_path / "after.json").read_text())["files"][0]["faces"]
+    assert [f["box"] for f in after] == [collins["box"], added["box"]]
+    assert after[0]["landmarks"] == collins["landmarks"] and after[1]["landmarks"] is None
+
+
+def test_a_file_missing_from_the_boxes_file_or_a_bad_entry_writes_nothing(tmp_path, astronaut):
+    for name in ("a.png", "b.png"):
+        Image.fromarray(astronaut).save(tmp_path / name)
+    report = tmp_path / "faces.json"
+    report.write_text(json.dumps({"schema": SCHEMA, "files": [{"input": str(tmp_path / "a.png"), "faces": []}]}))
+    result = invoke("image", "--quiet", tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "out/", "--boxes",
+                    report, "--replace", "blur")
+    assert result.exit_code == 1 and f"b.png: not in {report}" in result.output, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "a.png")), astronaut)  # no box: untouched
+
+    report.write_text(json.dumps({"schema": SCHEMA, "files": [{"input": "a.png", "faces": [{"box": [5, 5, 1, 1]}]}]}))
+    result = invoke("image", "--quiet", tmp_path / "a.png", "-o", tmp_path / "again.png", "--boxes", report)
+    assert result.exit_code == 1 and "files[0].faces[0].box: must be [x0, y0, x1, y1]" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "again.png").exists()
+
+
+def test_detect_only_needs_a_report_and_writes_no_pictures(tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    result = invoke("image", "--quiet", tmp_path / "a.png", "--detect-only")
+    assert result.exit_code == 2 and "add --report" in result.output
+    result = invoke("image", "--quiet", tmp_path / "a.png", "--detect-only", "--report", tmp_path / "r.json", "-o",
+                    tmp_path / "o.png")
+    assert result.exit_code == 2 and "writes no pictures" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_video_detect_then_boxes_replaces_exactly_the_listed_frames(tmp_path, carphone_with_audio):
+    report = tmp_path / "faces.json"
+    result = invoke("video", "--quiet", carphone_with_audio, "--end", "1", "--detect-only", "--report", report,
+                    "--detector", "centerface")
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    entry = data["files"][0]
+    assert entry["output"] is None and entry["frames"] >= 29
+    faces = entry["faces"]
+    assert len(faces) == entry["faces_found"] + entry["boxes_bridged"] >= 25
+    assert len({f["track"] for f in faces}) <= 3 and all(0 <= f["frame"] < entry["frames"] for f in faces)
+    entry["faces"] = [f for f in faces if f["frame"] < 10]
+    report.write_text(json.dumps(data))
+    result = invoke("video", "--quiet", carphone_with_audio, "--end", "1", "--boxes", report, "--replace", "solid",
+                    "-o", tmp_path / "out.mp4", "--report", tmp_path / "after.json")
+    assert result.exit_code == 0, result.output
+    after = json.loads((tmp_path / "after.json").read_text())["files"][0]
+    assert after["faces_covered"] == len(entry["faces"]) and after["boxes_bridged"] == 0
+    assert sorted({f["frame"] for f in after["faces"]}) == sorted({f["frame"] for f in entry["faces"]})
+
+
+def test_the_python_api_anonymizes_an_array_and_exactly_the_given_boxes(astronaut, weights):
+    anonymizer = Anonymizer(weights, detector="centerface", turned=False)
+    image, faces = anonymizer.anonymize(astronaut)
+    assert len(faces) == 1 and faces[0]["replaced_by"] == "generate"
+    box = faces[0]["box"]
+    assert np.abs(inside(box, image).astype(int) - inside(box, astronaut)).mean() > 5
+    assert np.array_equal(image[400:], astronaut[400:])  # far below the face: untouched
+
+    given, faces = anonymizer.anonymize(astronaut, boxes=[[300, 300, 380, 380]])
+    assert [f["box"] for f in faces] == [[300, 300, 380, 380]] and faces[0]["landmarks"] is None
+    changed = np.argwhere((given != astronaut).any(2))
+    assert changed.size and changed.min(0).tolist() >= [260, 260] and changed.max(0).tolist() <= [420, 420]
+
+    frames = [astronaut, astronaut[:, ::-1].copy(), astronaut]  # the face jumps away and back: a new track, bridged
+    out = list(anonymizer.anonymize_frames(frames, batch_frames=2))
+    assert [t.found for _, t in out] == [1, 1, 1] and [t.bridged for _, t in out] == [0, 1, 1]
+    assert [t.tracks.tolist() for _, t in out] == [[0], [1, 0], [0, 1]]
+    assert [len(t.faces) for _, t in out] == [1, 2, 2]
+    assert np.abs(out[0][0].astype(int) - image).mean() < 0.5
+
+
+def test_finder_alone_needs_no_generator(astronaut):
+    detections = FaceFinder("centerface", turned=False).detect(astronaut)
+    assert len(detections) == 1
+
+
+def test_skipped_files_links_and_faceless_files_are_reported(tmp_path, astronaut):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(astronaut).save(photos / "a.png")
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(photos / "grey.png")
+    (photos / "phone.heic").write_bytes(b"not decoded by this tool")
+    (photos / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (photos / "link.png").symlink_to(photos / "a.png")
+    report = tmp_path / "r.json"
+    result = invoke("image", "--quiet", photos, "-o", tmp_path / "out", "--replace", "blur", "--report", report)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "grey.png", "link.png"]
+    assert "3 file(s) written" in result.output and "2 file(s) in the folders skipped" in result.output
+    assert "no face found in 1 file(s):" in result.output and "grey.png" in result.output
+    skipped = {s["path"].rsplit("/", 1)[-1]: s["reason"] for s in json.loads(report.read_text())["skipped"]}
+    assert skipped == {"gone.png": "broken link", "phone.heic": "unsupported suffix .heic"}
+
+
+def test_a_run_that_finds_nothing_says_so(tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    result = invoke("image", "--quiet", tmp_path / "a.png", "--threshold", "1", "--replace", "blur")
+    assert result.exit_code == 0 and "no face found in any file" in result.output, result.output
+
+
+def test_standard_input_and_output_are_refused_in_one_line(tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    result = invoke("image", "--quiet", "-", "--replace", "blur")
+    assert result.exit_code == 1 and "standard input is not supported" in result.output
+    result = invoke("image", "--quiet", tmp_path / "a.png", "-o", "-", "--replace", "blur")
+    assert result.exit_code == 1 and "standard output is not supported" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "-").exists()
