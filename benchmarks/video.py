@@ -7,7 +7,14 @@ Each clip is processed by ``deepanon video`` (generated faces with the default `
 and with single-scale ``centerface``, deface's own detector setting, and ``--replace blur`` for a like-for-like cover) and
 by ``deface`` (CenterFace + blur, its defaults), each as a separate process timed from start to exit, alternating so
 that machine load hits both alike. Synthetic clips are 1280×720 with N real faces (scikit-image's astronaut face,
-moving) over a textured background. Prints fps, ms per frame, the ratio to deface's time, and peak memory (max RSS).
+moving) over a textured background. Prints fps, ms per frame, the ratio to deface's time, peak memory (max RSS) and
+flicker.
+
+Flicker: the face tracks of the input (``deepanon video --detect-only``, default detector) give, per track and pair of
+consecutive frames, the face box in the later frame; inside it, the mean absolute change of the output from one frame
+to the next, summed over the track's pairs, divided by the same for the input (1 = the face area changes as much as
+in the source; a still blur gives less, a face that jitters more). The median over tracks with at least
+``MIN_PAIRS`` pairs is printed.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from paths import SHARED_DATA
 
 FPS = 25
 VIDEOS = SHARED_DATA / "videos"
+MIN_PAIRS = 5
 
 
 def synthetic_clip(path: Path, faces: int, seconds: float) -> Path:
@@ -68,6 +76,46 @@ def timed(command: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
+def face_tracks(clip: Path, work: Path) -> dict[int, dict[int, list[float]]]:
+    """track -> frame -> box of the input's faces, from a ``--detect-only`` report."""
+    report = work / f"{clip.stem}_faces.json"
+    subprocess.run([sys.executable, "-m", "deepanon", "video", "--quiet", str(clip), "--detect-only", "--report",
+                    str(report)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tracks: dict[int, dict[int, list[float]]] = {}
+    for face in json.loads(report.read_text())["files"][0]["faces"]:
+        tracks.setdefault(face["track"], {})[face["frame"]] = face["box"]
+    return tracks
+
+
+def flicker(source: Path, output: Path, tracks: dict[int, dict[int, list[float]]]) -> float:
+    """Median over tracks of (output change / input change) inside the face box between consecutive frames."""
+    sums = {t: [0.0, 0.0, 0] for t in tracks}  # output change, input change, pairs
+    readers = [imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24") for p in (source, output)]
+    sizes = [next(r)["size"] for r in readers]
+    if sizes[1][0] < sizes[0][0] or sizes[1][1] < sizes[0][1]:
+        raise RuntimeError(f"{output}: size {sizes[1]} is smaller than the source's {sizes[0]}")
+    w, h = sizes[0]
+    previous = None
+    for index, raw in enumerate(zip(*readers)):
+        # deface pads its output to whole 16-px macroblocks: the source's part is the top left
+        frames = [np.frombuffer(x, np.uint8).reshape(sh, sw, 3)[:h, :w].astype(np.int16)
+                  for x, (sw, sh) in zip(raw, sizes)]
+        if previous is not None:
+            for track, boxes in tracks.items():
+                if index in boxes and index - 1 in boxes:
+                    x0, y0, x1, y1 = (int(round(v)) for v in boxes[index])
+                    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+                    if x1 <= x0 or y1 <= y0:
+                        continue
+                    cut = (slice(y0, y1), slice(x0, x1))
+                    sums[track][0] += float(np.abs(frames[1][cut] - previous[1][cut]).mean())
+                    sums[track][1] += float(np.abs(frames[0][cut] - previous[0][cut]).mean())
+                    sums[track][2] += 1
+        previous = frames
+    ratios = [out / max(inp, 1e-6) for out, inp, pairs in sums.values() if pairs >= MIN_PAIRS]
+    return float(np.median(ratios)) if ratios else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=Path, nargs="*", default=sorted(VIDEOS.glob("*.mp4")))
@@ -76,6 +124,7 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, help="generator weights (default: the bundled ones)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--tools", nargs="*", help="run only these rows' tools (names as in the table)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
@@ -93,24 +142,27 @@ def main() -> None:
         "deepanon generate, fast": lambda clip, out: [*deepanon, "--detector", "fast", str(clip), "-o", str(out)],
         "deepanon generate, centerface": lambda clip, out: [*deepanon, "--detector", "centerface", str(clip), "-o", str(out)],
     }
+    runs = {name: command for name, command in runs.items() if not args.tools or name in args.tools or name == "deface"}
     rows = []
     for clip in clips:
         frames = frame_count(clip)
+        tracks = face_tracks(clip, work)
         times = {}
         for name, command in runs.items():
-            seconds, peak = timed(command(clip, work / f"out_{name.replace(' ', '_')}.mp4"))
+            out = work / f"out_{name.replace(' ', '_').replace(',', '')}.mp4"
+            seconds, peak = timed(command(clip, out))
             times[name] = seconds
             rows.append({"clip": clip.name, "frames": frames, "tool": name, "seconds": seconds, "fps": frames / seconds,
-                         "ms_per_frame": 1e3 * seconds / frames, "peak_mib": peak})
+                         "ms_per_frame": 1e3 * seconds / frames, "peak_mib": peak, "flicker": flicker(clip, out, tracks)})
         for row in rows[-len(runs):]:
             row["vs_deface"] = row["seconds"] / times["deface"]
 
     table = Table(title=f"Video, {args.threads} threads (process wall time, start-up included)")
-    for column in ["clip", "frames", "tool", "fps", "ms/frame", "× deface time", "peak MiB"]:
+    for column in ["clip", "frames", "tool", "fps", "ms/frame", "× deface time", "peak MiB", "flicker"]:
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(r["clip"], str(r["frames"]), r["tool"], f"{r['fps']:.1f}", f"{r['ms_per_frame']:.0f}",
-                      f"{r['vs_deface']:.2f}", f"{r['peak_mib']:.0f}")
+                      f"{r['vs_deface']:.2f}", f"{r['peak_mib']:.0f}", f"{r['flicker']:.2f}")
     Console().print(table)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

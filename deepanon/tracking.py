@@ -11,6 +11,7 @@ from deepanon.detection.boxes import iou
 
 
 BRIDGE_GROWTH = 0.1  # a bridged box grows by this share of its size per missed frame: the face may have turned
+STEADINESS = 0.8  # weight of a track's steady box and landmarks against this frame's detection (0: no smoothing)
 
 
 @dataclass
@@ -19,8 +20,20 @@ class Track:
     box: np.ndarray
     landmarks: np.ndarray
     landmarks_estimated: bool
+    steady_box: np.ndarray  # exponentially smoothed box (``STEADINESS``): the crop window jitters less than detections
+    steady_landmarks: np.ndarray
     missed: int = 0
     velocity: np.ndarray | None = None  # box change per frame between the last two detections
+
+    def follow(self, box: np.ndarray, landmarks: np.ndarray, estimated: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Take this frame's detection; return the box and landmarks to replace: the steady box grown to contain the
+        detected one (the hole always covers the face found in this frame) and the steady landmarks."""
+        self.velocity = (box - self.box) / (self.missed + 1)
+        self.box, self.landmarks, self.landmarks_estimated, self.missed = box, landmarks, estimated, 0
+        self.steady_box = STEADINESS * self.steady_box + (1 - STEADINESS) * box
+        self.steady_landmarks = STEADINESS * self.steady_landmarks + (1 - STEADINESS) * landmarks
+        covering = np.concatenate([np.minimum(self.steady_box[:2], box[:2]), np.maximum(self.steady_box[2:], box[2:])])
+        return covering.astype(np.float32), self.steady_landmarks.astype(np.float32)
 
     def bridged_box(self, frames: int | None = None) -> np.ndarray:
         """Where the face probably is ``frames`` (default: ``missed``) frames after its last detection: the last box
@@ -35,6 +48,7 @@ class Track:
 class FaceTracker:
     """Greedy IoU matching of each frame's detections to the live tracks.
 
+    A matched face is replaced at its track's steady box (``Track.follow``), which always contains the detected one.
     A track not matched in a frame is *bridged*: its box, moved on at its last velocity and grown
     (``Track.bridged_box``), is added to that frame's detections (score 0) for up to ``max_gap`` consecutive frames,
     so a one- or two-frame detector miss does not leave the face visible.
@@ -71,18 +85,19 @@ class FaceTracker:
                 bridged.append(track)
                 live.append(track)
         by_id = {t.track_id: t for t in self.tracks}
+        boxes, landmarks = detections.boxes.copy(), detections.landmarks.copy()
         for d in range(n):
+            estimated = bool(detections.landmarks_estimated[d])
             if ids[d] < 0:
                 ids[d] = self.next_id
                 self.next_id += 1
-                track = Track(int(ids[d]), detections.boxes[d], detections.landmarks[d], bool(detections.landmarks_estimated[d]))
+                track = Track(int(ids[d]), boxes[d], landmarks[d], estimated, boxes[d].copy(), landmarks[d].copy())
             else:
                 track = by_id[int(ids[d])]
-                track.velocity = (detections.boxes[d] - track.box) / (track.missed + 1)
-                track.box, track.landmarks = detections.boxes[d], detections.landmarks[d]
-                track.landmarks_estimated, track.missed = bool(detections.landmarks_estimated[d]), 0
+                boxes[d], landmarks[d] = track.follow(detections.boxes[d], detections.landmarks[d], estimated)
             live.append(track)
         self.tracks = live
+        detections = Detections(boxes, detections.scores, landmarks, detections.landmarks_estimated)
         if not bridged:
             return detections, ids, 0
         extra = Detections(

@@ -51,3 +51,20 @@ def test_a_bridged_box_moves_on_with_a_fast_face():
         assert bridged == 1 and x0 <= truth[f][0] and y0 <= truth[f][1] and x1 >= truth[f][2] and y1 >= truth[f][3]
     _, ids, _ = tracker.update(faces(truth[5]))
     assert ids.tolist() == [0]
+
+
+def test_a_jittering_detection_gives_a_steadier_box_that_always_covers_it():
+    rng = np.random.default_rng(0)
+    tracker = FaceTracker()
+    detected, replaced = [], []
+    for _ in range(200):
+        box = np.array([100, 100, 160, 170], np.float32) + rng.normal(0, 3, 4).astype(np.float32)
+        out, ids, _ = tracker.update(faces(box))
+        assert ids.tolist() == [0]
+        detected.append(box)
+        replaced.append(out.boxes[0])
+    detected, replaced = np.array(detected), np.array(replaced)
+    assert (replaced[:, :2] <= detected[:, :2]).all() and (replaced[:, 2:] >= detected[:, 2:]).all()
+    centre = lambda b: (b[:, :2] + b[:, 2:]) / 2  # noqa: E731
+    jitter = lambda b: np.abs(np.diff(centre(b), axis=0)).mean()  # noqa: E731
+    assert jitter(replaced) < 0.8 * jitter(detected), (jitter(replaced), jitter(detected))
