@@ -18,7 +18,7 @@ from rich.table import Table
 
 from deepanon.detection import DetectorName, create_detector
 from deepanon.geometry import FaceCrop
-from deepanon.io import IMAGE_SUFFIXES, read_image
+from deepanon.images import IMAGE_SUFFIXES, read_image
 from deepanon.pipeline import FaceGenerator
 from deepanon.weights import crop_expand, default_weights_path, load_generator
 from paths import SHARED_DATA

@@ -25,7 +25,8 @@ from deepanon.cli_training import evaluate, exit_on_sigterm, export, train
 from deepanon.detection import DetectorName
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
 from deepanon.api import BATCH_FRAMES, Anonymizer, FaceFinder, SetupError
-from deepanon.io import IMAGE_SUFFIXES, InputError, atomic_write
+from deepanon.files import InputError, atomic_write
+from deepanon.images import IMAGE_SUFFIXES
 from deepanon.prepare import DEFAULT_EXPAND, prepare_split, source_photos
 from deepanon.pipeline import Precision, Replacement
 from deepanon.report import BoxesFile, FileReport, payload

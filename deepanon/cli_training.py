@@ -18,7 +18,7 @@ from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
-from deepanon.io import atomic_write
+from deepanon.files import atomic_write
 from deepanon.training.config import (
     ENUM_FIELDS, PRESETS, DatasetKind, DiscriminatorKind, MaskKind, Penalty, Precision, TrainConfig, agreed_expand,
 )

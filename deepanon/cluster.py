@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from deepanon.api import Anonymizer, SetupError
-from deepanon.io import atomic_write
+from deepanon.files import atomic_write
 from deepanon.report import FileReport
 from deepanon.runner import Job, anonymize_image, guarded
 

@@ -22,7 +22,8 @@ from PIL import Image
 
 from deepanon.detection.base import Detector
 from deepanon.geometry import FaceCrop
-from deepanon.io import IMAGE_SUFFIXES, InputError, current_umask, read_image, walk_files
+from deepanon.files import InputError, current_umask, walk_files
+from deepanon.images import IMAGE_SUFFIXES, read_image
 from deepanon.training.data import PREPARE_REPORT
 
 # The crop ratio (crop side / face box side) of new training data unless told otherwise: the bundled weights' (their

@@ -23,7 +23,7 @@ import numpy as np
 from deepanon import __version__
 from deepanon.detection import Detections
 from deepanon.detection.types import canonical_order, landmarks_from_box
-from deepanon.io import InputError
+from deepanon.files import InputError
 
 SCHEMA = 1
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from deepanon.api import BATCH_FRAMES, Anonymizer, FaceFinder, given_faces
 from deepanon.detection import Detections
-from deepanon.io import InputError, output_format, read_image, walk_files, write_image
+from deepanon.files import InputError, walk_files
+from deepanon.images import output_format, read_image, write_image
 from deepanon.pipeline import FaceRecord
 from deepanon.report import BoxesFile, FileReport
 from deepanon.streaming import prefetched

@@ -19,7 +19,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from deepanon.io import InputError, atomic_write
+from deepanon.files import InputError, atomic_write
 
 
 # Output containers that hold the H.264 video and AAC audio written here (WebM and AVI do not: refused by name).

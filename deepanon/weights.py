@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from deepanon.io import atomic_write, sha256_of
+from deepanon.files import atomic_write, sha256_of
 from deepanon.models import Generator, ModelConfig
 
 PACKAGE_ROOT = Path(__file__).resolve().parent

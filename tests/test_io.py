@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from deepanon.io import InputError, read_image, write_image
+from deepanon.files import InputError
+from deepanon.images import read_image, write_image
 
 
 def test_dark_16_bit_stays_dark_and_full_range_maps_to_8_bit(tmp_path):

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from deepanon.io import InputError, read_image
+from deepanon.files import InputError
+from deepanon.images import read_image
 
 
 def encoded(fmt: str) -> bytes:

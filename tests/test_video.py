@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from deepanon.api import Anonymizer, FaceFinder
-from deepanon.io import InputError
+from deepanon.files import InputError
 from deepanon.pipeline import FaceReplacer, FaceGenerator
 from deepanon.runner import Job, anonymize_video
 from deepanon.video import frame_rate, probe, read_frames

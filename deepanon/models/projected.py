@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from deepanon.io import sha256_of
+from deepanon.files import sha256_of
 from deepanon.models.config import ModelConfig
 from deepanon.models.iconv import LEAKY_SLOPE
 

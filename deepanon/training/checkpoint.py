@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from deepanon.io import atomic_write
+from deepanon.files import atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^(\d{12})\.pt$")

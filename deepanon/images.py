@@ -1,20 +1,19 @@
-"""Still-image input and output: decode any common image to RGB uint8 in its displayed orientation, write atomically.
+"""Image codecs: decode any common image to RGB uint8 in its displayed orientation, write it back like the input.
 
-Errors are ``InputError`` with a one-line message; outputs appear only complete (temp file + rename).
+Errors are ``InputError`` with a one-line message; outputs appear only complete (``files.atomic_write``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from deepanon.files import InputError, atomic_write
 
 # single-channel modes beyond 8-bit grey: scaled to 8 bits by ``to_uint8``
 DEEP_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
@@ -27,9 +26,6 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 EXIF_IFD = 0x8769
 OPAQUE_EXIF_TAGS = {EXIF_IFD: (0x927C,), None: (0x02BC, 0xC4A5)}  # MakerNote in the Exif IFD; XMP, PrintIM in IFD0
 
-
-class InputError(RuntimeError):
-    """An input cannot be processed; the message is one line meant for the user."""
 
 
 @dataclass
@@ -120,68 +116,6 @@ def to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
         peak = max(1.0, float(finite.max())) if finite.size else 1.0
         values = np.nan_to_num(values, nan=0.0, posinf=peak, neginf=0.0)
     return np.clip(values / peak * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
-def walk_files(root: Path) -> Iterator[tuple[Path, str | None]]:
-    """Files below ``root`` with None, and what is skipped with the reason (hidden files and folders, broken
-    links); links to folders are followed, each real folder once, so a link loop ends."""
-    seen: set[str] = set()
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:
-            subfolders.clear()
-            continue
-        seen.add(real)
-        for d in subfolders:
-            if d.startswith("."):
-                yield Path(folder, d), "hidden folder"
-        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-        for name in names:
-            path = Path(folder, name)
-            if name.startswith("."):
-                yield path, "hidden file"
-            elif os.path.isfile(path):
-                yield path, None
-            else:
-                yield path, "broken link" if os.path.islink(path) else "not a regular file"
-
-
-def publish(tmp: Path, path: Path) -> None:
-    """Give a finished temporary file the usual permissions (0666 minus the umask; mkstemp makes 0600) and rename it
-    onto ``path``."""
-    os.chmod(tmp, 0o666 & ~current_umask())
-    os.replace(tmp, path)
-
-
-def current_umask() -> int:
-    """The process's umask (reading it means setting it: set back at once)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def sha256_of(path: Path) -> str:
-    """The file's sha256, hex, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temp_path)`` then rename onto ``path``; on any failure no file is left behind."""
-    path = Path(path)
-    tmp = None
-    try:  # the temp file is made inside the try: a SIGTERM (SystemExit) right after it must still remove it
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".partial{path.suffix}")
-        os.close(fd)
-        write(Path(tmp))
-        publish(Path(tmp), path)
-    except BaseException:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def output_format(path: Path) -> str:
