@@ -123,7 +123,7 @@ class FaceFinder:
             return
         try:
             self.detector = create_detector(DetectorName(detector), threshold=threshold, threads=threads, turns=turned)
-        except ImportError as err:
+        except (ImportError, ValueError) as err:
             raise SetupError(str(err)) from err
 
     def detect(self, image: np.ndarray) -> Detections:

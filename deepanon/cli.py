@@ -290,10 +290,10 @@ def image(paths, output, weights, replacement, detector, threshold, seed, trunca
         run_on_ray(run, options, ray_address, output, workers, journal, keep_metadata, overwrite, quiet)
         return
     boxes = read_boxes(boxes_path)
-    worker = build(detect_only, threads, detector, threshold, turned, weights=weights, replacement=replacement,
-                   seed=seed, truncation=truncation, device=device, batch_size=batch_size, precision=precision,
-                   compile=compile_generator)
-    with summary_when_interrupted(run), progress_bar(quiet) as progress:
+    with summary_when_interrupted(run), progress_bar(quiet) as progress:  # Ctrl-C while the model loads: exit 130
+        worker = build(detect_only, threads, detector, threshold, turned, weights=weights, replacement=replacement,
+                       seed=seed, truncation=truncation, device=device, batch_size=batch_size, precision=precision,
+                       compile=compile_generator)
         task = progress.add_task("images", total=len(run.jobs), rate="")
         for job in run.jobs:
             if detect_only:
@@ -349,10 +349,10 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
         raise click.BadParameter("--end must be after --start")
     run = plan_run(paths, output, VIDEO_SUFFIXES, report_path, detect_only, boxes_path, suffix=".mp4")
     boxes = read_boxes(boxes_path)
-    worker = build(detect_only, threads, detector, threshold, turned, weights=weights, replacement=replacement,
-                   seed=seed, truncation=truncation, device=device, batch_size=batch_size, precision=precision,
-                   compile=compile_generator)
-    with summary_when_interrupted(run), progress_bar(quiet) as progress:
+    with summary_when_interrupted(run), progress_bar(quiet) as progress:  # Ctrl-C while the model loads: exit 130
+        worker = build(detect_only, threads, detector, threshold, turned, weights=weights, replacement=replacement,
+                       seed=seed, truncation=truncation, device=device, batch_size=batch_size, precision=precision,
+                       compile=compile_generator)
         for job in run.jobs:
             task = progress.add_task(job.source.name, total=None, rate="")
 

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from deepanon import Anonymizer, FaceFinder
+from deepanon import Anonymizer, FaceFinder, SetupError
 from deepanon.cli import main
 from deepanon.report import SCHEMA
 
@@ -164,3 +164,21 @@ def test_standard_input_and_output_are_refused_in_one_line(tmp_path, astronaut):
     result = invoke("image", "--quiet", tmp_path / "a.png", "-o", "-", "--replace", "blur")
     assert result.exit_code == 1 and "standard output is not supported" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "-").exists()
+
+
+def test_ctrl_c_while_the_model_loads_is_the_usual_interrupted_summary(tmp_path, astronaut, monkeypatch):
+    def interrupted(**options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("deepanon.cli.Anonymizer", interrupted)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(astronaut).save(tmp_path / name)
+    result = invoke("image", "--quiet", tmp_path / "a.png", tmp_path / "b.png", "--report", tmp_path / "r.json")
+    assert result.exit_code == 130 and "interrupted (Ctrl-C): 2 file(s) not done" in result.output, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["errors"] == ["interrupted (Ctrl-C): 2 file(s) not done"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "r.json"]
+
+
+def test_an_unknown_detector_name_is_a_setup_error():
+    with pytest.raises(SetupError, match="not a valid DetectorName"):
+        FaceFinder("nonesuch")
