@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from deepanon.api import Anonymizer, SetupError
-from deepanon.files import atomic_write
+from deepanon.files import atomic_write, partial_files
 from deepanon.report import FileReport
 from deepanon.runner import Job, anonymize_image, guarded
 
@@ -77,6 +77,14 @@ class FileWorker:
         return {"index": batch["index"], "report": reports}
 
 
+def remove_partials(jobs: list[Job]) -> None:
+    """Remove the hidden temporary files of the jobs' outputs: a worker killed mid-write cannot remove its own. Only
+    while no worker of this run is writing (before Ray starts, after it stops)."""
+    for job in jobs:
+        for stale in partial_files(job.target):
+            stale.unlink(missing_ok=True)
+
+
 def anonymize_on_ray(jobs: list[Job], options: dict[str, Any], *, address: str | None, workers: int | None,
                      journal: Path, keep_metadata: bool = False, overwrite: bool = False,
                      on_file: Callable[[], None] | None = None) -> tuple[list[FileReport], int]:
@@ -97,6 +105,7 @@ def anonymize_on_ray(jobs: list[Job], options: dict[str, Any], *, address: str |
                 on_file()
     already = len(reports)
     todo = [i for i in range(len(jobs)) if i not in reports]
+    remove_partials(jobs)
     if todo:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  logging_level=logging.ERROR)
@@ -120,4 +129,5 @@ def anonymize_on_ray(jobs: list[Job], options: dict[str, Any], *, address: str |
                     on_file()
         finally:
             ray.shutdown()
+            remove_partials(jobs)
     return [reports[i] for i in range(len(jobs))], already

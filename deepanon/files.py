@@ -60,6 +60,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def partial_files(path: Path) -> list[Path]:
+    """The temporary files that ``atomic_write`` calls for ``path`` left behind (a process killed with SIGKILL cannot
+    remove its own)."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{glob_escape(path.stem)}.*.partial{glob_escape(path.suffix)}"))
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temp_path)`` then rename onto ``path``; on any failure no file is left behind."""
     path = Path(path)

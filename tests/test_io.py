@@ -121,3 +121,13 @@ def test_huge_and_bomb_images_get_our_own_one_line_message(tmp_path, side, messa
     with pytest.raises(InputError, match=re.escape(message)) as err:
         read_image(forged_png(tmp_path / "big.png", side, side))
     assert "\n" not in str(err.value) and "DOS attack" not in str(err.value)
+
+
+def test_partial_files_finds_what_a_killed_atomic_write_leaves_and_nothing_else(tmp_path):
+    from deepanon.files import partial_files
+
+    target = tmp_path / "a [1].png"
+    left = tmp_path / ".a [1].k3x9q.partial.png"
+    for path in (left, tmp_path / "a [1].png", tmp_path / ".b.k3x9q.partial.png", tmp_path / ".a [1].k3x9q.partial.jpg"):
+        path.write_bytes(b"x")
+    assert partial_files(target) == [left]
