@@ -38,7 +38,6 @@ from deepanon.runner import (
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 SEED_RANGE = (-(2**63), 2**63 - 1)  # what torch.Generator.manual_seed takes, with room for a per-face offset
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 console = Console(stderr=True, soft_wrap=True)  # one message per line, whatever the terminal width
 
 
