@@ -128,6 +128,12 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
 @click.option("--penalty-interval", type=int, help="Lazy penalty: every n-th D step with weight ×n [1].")
 @click.option("--l1-images", type=int, help="Reconstruction warm-up: L1 in the hole for the first N images [0 = off].")
 @click.option("--l1-weight", type=float, help="Weight of the warm-up L1 term [1.0].")
+@click.option("--diversity", "diversity_weight", type=float,
+              help="Weight of a diversity term (Yang et al. 2019): G is rewarded when two latents give different faces "
+                   "for the same context, up to --diversity-cap; against a G that ignores z [0 = off; may change on "
+                   "--resume].")
+@click.option("--diversity-cap", type=float,
+              help="Mean hole change per unit of latent change past which the diversity term stops rewarding [0.2].")
 @click.option("--ema-half-life", type=int, help="Half-life of the EMA generator in images [10000].")
 @click.option("--precision", type=_choice(Precision),
               help="auto = bf16 on CUDA and on CPUs with native bf16 (AVX-512 BF16/AMX), else fp32 (fp16 on GPUs "

@@ -165,10 +165,16 @@ def train_step(
     scale = m.scaler.get_scale() if m.scaler.is_enabled() else 1.0
     stats: dict[str, torch.Tensor] = {}
 
+    diverse = b // 2 if cfg.diversity_weight > 0 else 0
+    z_other = torch.randn((diverse, *z.shape[1:]), generator=rng).to(device)
     with autocast():
-        fake = m.g_train(condition, mask, pose, z)
+        fakes = m.g_train(torch.cat([condition, condition[:diverse]]), torch.cat([mask, mask[:diverse]]),
+                          torch.cat([pose, pose[:diverse]]), torch.cat([z, z_other]))
+    fake = fakes[:b]
+    diversity = loss.latent_diversity(fake[:diverse].float(), fakes[b:].float(), z[:diverse], z_other,
+                                      mask[:diverse]).mean() if diverse else None
     if cfg.discriminator is DiscriminatorKind.PROJECTED:
-        return projected_step(m, cfg, image, fake, mask, condition, pose, rng, autocast, images_seen)
+        return projected_step(m, cfg, image, fake, mask, condition, pose, rng, autocast, images_seen, diversity)
     fake_d = fake.detach().float()
     with_penalty = step % cfg.penalty_interval == 0
     images = [image, fake_d]
@@ -196,16 +202,21 @@ def train_step(
     m.train_discriminator(False)
     with autocast():
         g_score = m.d_score(fake, condition, mask, pose).float()
-    g_loss = generator_step(m, cfg, g_score, fake, image, mask, images_seen, stats)
+    g_loss = generator_step(m, cfg, g_score, fake, image, mask, images_seen, diversity, stats)
     stats.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), d_real=real_score.detach().mean(),
                  d_fake=fake_score.detach().mean(), epsilon=epsilon.detach())
     return stats
 
 
 def generator_step(m: Models, cfg: TrainConfig, g_score: torch.Tensor, fake: torch.Tensor, image: torch.Tensor,
-                   mask: torch.Tensor, images_seen: int, stats: dict[str, torch.Tensor]) -> torch.Tensor:
-    """G's loss −D(x̃) (plus the optional L1 warm-up), its Adam step and the EMA update; returns the loss."""
+                   mask: torch.Tensor, images_seen: int, diversity: torch.Tensor | None,
+                   stats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """G's loss −D(x̃) (plus the optional L1 warm-up and the diversity term on ``diversity``, the batch's
+    :func:`loss.latent_diversity`), its Adam step and the EMA update; returns the loss."""
     g_loss = loss.generator_loss(g_score).mean()
+    if diversity is not None:
+        g_loss = g_loss + cfg.diversity_weight * loss.diversity_loss(diversity, cfg.diversity_cap)
+        stats["diversity"] = diversity.detach()
     if images_seen < cfg.l1_images:
         l1 = loss.masked_l1(fake.float(), image, mask).mean()
         g_loss = g_loss + cfg.l1_weight * l1
@@ -220,7 +231,7 @@ def generator_step(m: Models, cfg: TrainConfig, g_score: torch.Tensor, fake: tor
 
 def projected_step(m: Models, cfg: TrainConfig, image: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor,
                    condition: torch.Tensor, pose: torch.Tensor, rng: torch.Generator, autocast: Callable,
-                   images_seen: int) -> dict[str, torch.Tensor]:
+                   images_seen: int, diversity: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """One step against the projected discriminator: hinge loss, differentiable augmentation of real and fake
     alike (each batch its own draws), no gradient penalty."""
     b = image.shape[0]
@@ -241,7 +252,7 @@ def projected_step(m: Models, cfg: TrainConfig, image: torch.Tensor, fake: torch
     with autocast():
         g_score = m.d_score(g_in, condition, g_mask, g_pose).float()
     stats: dict[str, torch.Tensor] = {}
-    g_loss = generator_step(m, cfg, g_score, fake, image, mask, images_seen, stats)
+    g_loss = generator_step(m, cfg, g_score, fake, image, mask, images_seen, diversity, stats)
     stats.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), d_real=real_score.detach().mean(),
                  d_fake=fake_score.detach().mean())
     return stats

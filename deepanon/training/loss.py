@@ -59,6 +59,21 @@ def masked_wgan_gradient_penalty(gradient: torch.Tensor, mask: torch.Tensor, wei
     return weight * (_norm(gradient * (1 - mask)) - 1).square()
 
 
+def latent_diversity(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor,
+                     mask: torch.Tensor) -> torch.Tensor:
+    """Mean |x̃(z_a) − x̃(z_b)| over the pixels to inpaint divided by mean |z_a − z_b|: how far the same context's
+    faces move per unit of latent, the ratio that the diversity-sensitive term of Yang et al. (ICLR 2019) raises."""
+    hole = (1 - mask).expand_as(fake_a)
+    change = ((fake_a - fake_b).abs() * hole).flatten(1).sum(1) / hole.flatten(1).sum(1).clamp(min=1)
+    return change / (z_a - z_b).abs().flatten(1).mean(1)
+
+
+def diversity_loss(diversity: torch.Tensor, cap: float) -> torch.Tensor:
+    """−min(diversity, cap): rewards a latent that changes the face, up to ``cap`` (past it the term is flat, so it
+    cannot push faces into noise)."""
+    return -diversity.clamp(max=cap)
+
+
 def masked_l1(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean |x̃ − x| over the pixels to inpaint (optional warm-up; the paper trains on the adversarial loss only)."""
     hole = (1 - mask).expand_as(real)

@@ -66,6 +66,17 @@ def test_resume_drops_log_records_past_the_checkpoint(fdf_root, tmp_path):
     assert [r["images"] for r in records] == [4, 8, 12, 16]
 
 
+@pytest.mark.parametrize("discriminator", ["residual", "projected"])
+def test_the_diversity_term_is_logged_and_may_change_on_resume(fdf_root, tmp_path, discriminator):
+    common = ["--log-every", "4", "--discriminator", discriminator]
+    run_train("--data", str(fdf_root), "--out", str(tmp_path), "--images", "8", *common)
+    run_train("--out", str(tmp_path), "--resume", "--images", "16", "--diversity", "2", *common)
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert ["diversity" in r for r in records] == [False, False, True, True]
+    assert all(0 < r["diversity"] < 10 for r in records[2:])
+    assert json.loads((tmp_path / "config.json").read_text())["diversity_weight"] == 2
+
+
 def test_resume_refuses_changed_options(trained_run):
     result = CliRunner().invoke(train, ["--out", str(trained_run), "--resume", "--lr", "0.5"])
     assert result.exit_code != 0 and "lr" in result.output

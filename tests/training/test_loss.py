@@ -81,3 +81,26 @@ def test_masked_l1_counts_only_the_hole():
     mask[..., :2, :] = 0
     fake[..., 2:, :] = 100.0  # known pixels: ignored
     assert loss.masked_l1(fake, real, mask).item() == pytest.approx(5.0)
+
+
+def test_latent_diversity_against_a_loop_and_its_cap():
+    gen = torch.Generator().manual_seed(3)
+    fake_a, fake_b = torch.randn(2, 3, 5, 5, generator=gen), torch.randn(2, 3, 5, 5, generator=gen)
+    z_a, z_b = torch.randn(2, 4, 2, 2, generator=gen), torch.randn(2, 4, 2, 2, generator=gen)
+    mask = (torch.rand(2, 1, 5, 5, generator=gen) > 0.5).float()
+    expected = []
+    for i in range(2):
+        change, holes = 0.0, 0
+        for c in range(3):
+            for y in range(5):
+                for x in range(5):
+                    if mask[i, 0, y, x] == 0:
+                        change += abs(fake_a[i, c, y, x] - fake_b[i, c, y, x]).item()
+                        holes += 1
+        expected.append(change / holes / (z_a[i] - z_b[i]).abs().mean().item())
+    diversity = loss.latent_diversity(fake_a, fake_b, z_a, z_b, mask)
+    assert diversity.tolist() == pytest.approx(expected, rel=1e-5)
+    assert loss.diversity_loss(torch.tensor([0.1, 0.5]), cap=0.2).tolist() == pytest.approx([-0.1, -0.2])
+    capped = torch.tensor([0.5], requires_grad=True)
+    loss.diversity_loss(capped, cap=0.2).sum().backward()
+    assert capped.grad.item() == 0.0
