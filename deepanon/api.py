@@ -19,6 +19,7 @@ import numpy as np
 
 from deepanon.detection import Detector, DetectorName, Detections, create_detector
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
+from deepanon.keyframes import HOLD_FRAMES, KeyFaces
 from deepanon.pipeline import FaceGenerator, FaceReplacer, Precision, Replacement, cover_frame, select_device
 from deepanon.streaming import Worker
 from deepanon.tracking import FaceTracker
@@ -189,15 +190,18 @@ class Anonymizer:
         return result.image, [face.to_dict() for face in result.faces]
 
     def anonymize_frames(self, frames: Iterable[np.ndarray], boxes: Iterable[GivenFaces] | None = None,
-                         batch_frames: int = BATCH_FRAMES) -> Iterator[tuple[np.ndarray, TrackedFrame]]:
+                         batch_frames: int = BATCH_FRAMES, hold: int = HOLD_FRAMES) -> Iterator[tuple[np.ndarray, TrackedFrame]]:
         """Yield (new frame, its :class:`TrackedFrame`) for each uint8 RGB frame, in order (``boxes``: see
         :meth:`FaceFinder.track`). Detection runs in the calling thread while the generator works on the previous
-        ``batch_frames`` frames in another; a frame whose detection failed is blacked out."""
+        ``batch_frames`` frames in another; a frame whose detection failed is blacked out. A track's generated face
+        is carried to up to ``hold`` frames while it holds still (``keyframes``; 1 generates every face of every
+        frame)."""
         done: list[tuple[np.ndarray, TrackedFrame]] = []
+        keys = KeyFaces(hold) if hold > 1 else None
 
         def generate(batch: list[TrackedFrame]) -> None:
             results = self.replacer.anonymize([t.frame for t in batch], [t.detections for t in batch],
-                                              [self.seeds(t.tracks) for t in batch])
+                                              [self.seeds(t.tracks) for t in batch], [t.tracks for t in batch], keys)
             for tracked, result in zip(batch, results, strict=True):
                 if tracked.detection_failed:
                     cover_frame(result.image)

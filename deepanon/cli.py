@@ -25,6 +25,7 @@ from deepanon.cli_training import evaluate, exit_on_sigterm, export, train
 from deepanon.detection import DetectorName
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
 from deepanon.api import BATCH_FRAMES, Anonymizer, FaceFinder, SetupError
+from deepanon.keyframes import HOLD_FRAMES
 from deepanon.files import InputError, atomic_write
 from deepanon.images import IMAGE_SUFFIXES
 from deepanon.prepare import DEFAULT_EXPAND, prepare_split, source_photos
@@ -329,10 +330,13 @@ def run_on_ray(run: Run, options: dict, address: str, output: str | None, worker
 @click.option("--start", type=click.FloatRange(0), default=None, help="Start time in seconds.")
 @click.option("--end", type=click.FloatRange(0), default=None, help="End time in seconds.")
 @click.option("--batch-frames", type=click.IntRange(1), default=BATCH_FRAMES, show_default=True, help="Frames whose faces are generated in one batch.")
+@click.option("--hold", type=click.IntRange(1), default=HOLD_FRAMES, show_default=True,
+              help="Show a person's generated face on up to N frames while the face holds still: steadier faces, "
+                   "fewer generator calls. 1 generates every face of every frame.")
 @click.option("--turned", is_flag=True,
               help="Also find faces turned by 90°, 180° and 270° in every frame (CenterFace modes; more detection "
                    "time). Phone rotation metadata is already applied without it.")
-def video(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, detect_only, boxes_path, overwrite, quiet, start, end, batch_frames, turned) -> None:
+def video(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, detect_only, boxes_path, overwrite, quiet, start, end, batch_frames, hold, turned) -> None:
     """Anonymize videos frame by frame; fps and audio are kept, memory stays flat.
 
     Faces are tracked across frames: each person keeps one latent, and a face the detector misses for one or two
@@ -368,7 +372,7 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
                     job, worker, start=start, end=end, on_frames=advance, on_start=on_start))
             else:
                 run_job(run, job, overwrite, lambda job=job, advance=advance, on_start=on_start: anonymize_video(
-                    job, worker, boxes=boxes, start=start, end=end, batch_frames=batch_frames, on_frames=advance,
+                    job, worker, boxes=boxes, start=start, end=end, batch_frames=batch_frames, hold=hold, on_frames=advance,
                     on_start=on_start))
     finish(run)
 

@@ -56,6 +56,32 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
+class StopRequest:
+    """SIGINT or SIGTERM during training: the step under way finishes and a checkpoint is saved before the exit (130,
+    143); a second signal exits at once."""
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signal_number is not None
+
+    def _handle(self, number: int, _frame: Any) -> None:
+        if self.signal_number is not None:
+            sys.exit(128 + number)
+        self.signal_number = number
+        click.echo("stopping after this step to save a checkpoint (signal again to quit at once)", err=True)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
 def _choice(enum: type[Enum]) -> click.Choice:
     return click.Choice([e.value for e in enum])
 
@@ -154,8 +180,8 @@ def train(ctx: click.Context, **options: Any) -> None:
     from deepanon.training import loop
     from deepanon.training.distributed import Process, resolve_device
 
-    exit_on_sigterm()
-    with one_line_errors():
+    stop = StopRequest()
+    with one_line_errors(), stop.installed():
         cfg = build_config(ctx, options)
         if options["dry_run"]:
             train_set, _ = loop.datasets(cfg)
@@ -163,8 +189,11 @@ def train(ctx: click.Context, **options: Any) -> None:
             click.echo(json.dumps(cfg.to_dict(), indent=2))
             click.echo(f"{len(train_set)} training images, K={train_set.num_keypoints}")
             return
-        run_dir = loop.train(cfg, resume=options["resume"])
+        run_dir = loop.train(cfg, resume=options["resume"], stop=stop)
     log.info("run folder: %s", run_dir)
+    if stop.signal_number is not None:
+        click.echo(f"stopped and saved a checkpoint in {run_dir}: --resume continues", err=True)
+        sys.exit(128 + stop.signal_number)
 
 
 @click.command("export")

@@ -24,6 +24,7 @@ class FaceCrop:
     crop: tuple[int, int, int, int]
     size: int
     turns: int = 0
+    hole_margin: float = 0.0  # the hole grown by this fraction of the crop side on each side (video key frames)
 
     @classmethod
     def from_box(cls, box: np.ndarray, size: int = 128, *, expand: float, turns: int = 0) -> FaceCrop:
@@ -59,9 +60,10 @@ class FaceCrop:
         return crop.astype(np.float32)
 
     def hole_bounds(self) -> tuple[int, int, int, int]:
-        """The tight box in pixels of the crop before any turn, rounded outward so that it covers the whole face."""
-        x0, y0 = self._unturned(np.array(self.box[:2])) * self.size
-        x1, y1 = self._unturned(np.array(self.box[2:])) * self.size
+        """The tight box in pixels of the crop before any turn, grown by ``hole_margin``, rounded outward so that it
+        covers the whole face."""
+        x0, y0 = (self._unturned(np.array(self.box[:2])) - self.hole_margin) * self.size
+        x1, y1 = (self._unturned(np.array(self.box[2:])) + self.hole_margin) * self.size
         return (
             max(0, math.floor(x0)),
             max(0, math.floor(y0)),

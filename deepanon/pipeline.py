@@ -10,7 +10,7 @@ import enum
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 from deepanon.detection import Detections
 from deepanon.detection.types import canonical_order
 from deepanon.geometry import FaceCrop, quarter_turns
+from deepanon.keyframes import KEY_HOLE_MARGIN, KeyFace, KeyFaces, carried
 from deepanon.models import Generator, truncated_latent
 from deepanon.models.compiled import CompiledForward
 from deepanon.models.precision import Precision, autocast_dtype
@@ -193,16 +194,22 @@ class FaceReplacer:
         return truncated_latent(shape, self.truncation, torch.Generator().manual_seed(seed))
 
     def anonymize(
-        self, frames: Sequence[np.ndarray], detections: Sequence[Detections], seeds: Sequence[Sequence[int | None]] | None = None
+        self, frames: Sequence[np.ndarray], detections: Sequence[Detections], seeds: Sequence[Sequence[int | None]] | None = None,
+        tracks: Sequence[Sequence[int]] | None = None, keys: KeyFaces | None = None,
     ) -> list[FrameResult]:
         """Anonymize several frames at once (one generator batch for all their faces).
 
         frames: uint8 HxWx3 RGB; detections: one per frame; seeds: per frame, per face, a latent seed or None (z = 0).
+        tracks and keys (consecutive video frames): per frame, per face, its track id, and the tracks' key faces,
+        which a face carries instead of being generated while it holds still (``keyframes``).
         Returns new arrays; the inputs are not modified.
         """
         results = [FrameResult(frame.copy()) for frame in frames]
         jobs: list[tuple[int, int, FaceCrop]] = []
+        carries: list[tuple[int, int, FaceCrop, KeyFace]] = []
+        new_keys: dict[tuple[int, int], KeyFace] = {}
         for i, det in enumerate(detections):
+            frame = keys.advance() if keys is not None else 0
             for j in range(len(det.boxes)):
                 record = FaceRecord.of(det, j, self.replacement)
                 results[i].faces.append(record)
@@ -210,12 +217,32 @@ class FaceReplacer:
                     continue
                 turns = 0 if det.landmarks_estimated[j] else quarter_turns(det.landmarks[j])
                 try:
-                    jobs.append((i, j, FaceCrop.from_box(det.boxes[j], self.face_generator.config.image_size,
-                                                         expand=self.expand, turns=turns)))
+                    crop = FaceCrop.from_box(det.boxes[j], self.face_generator.config.image_size, expand=self.expand,
+                                             turns=turns)
                 except ValueError as err:
                     record.replacement, record.reason = FALLBACK, str(err)
+                    continue
+                if keys is not None and tracks is not None:
+                    landmarks = crop.to_crop(det.landmarks[j])
+                    key = keys.reusable(int(tracks[i][j]), crop, landmarks, frame)
+                    if key is not None:
+                        carries.append((i, j, crop, key))
+                        continue
+                    crop = replace(crop, hole_margin=KEY_HOLE_MARGIN)
+                    new_keys[i, j] = KeyFace(crop, landmarks, frame)
+                    keys.remember(int(tracks[i][j]), new_keys[i, j])
+                jobs.append((i, j, crop))
 
         generated, error = self._generate(frames, detections, seeds, jobs) if jobs else ({}, None)
+        for (i, j), key in new_keys.items():
+            key.pixels = generated[i, j][1] if (i, j) in generated else None
+        if keys is not None:
+            keys.forget_failed()
+        for i, j, crop, key in carries:
+            try:
+                generated[i, j] = (crop, carried(key, crop, crop.extract(frames[i])))
+            except ValueError as err:  # its key was not generated: covered like its key
+                results[i].faces[j].reason = error or str(err)
         for i, result in enumerate(results):
             order = np.argsort([(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in result.faces], kind="stable")
             replaced = np.zeros(result.image.shape[:2], bool)  # boxes done so far: later feathered edges keep off

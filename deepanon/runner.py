@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from deepanon.api import BATCH_FRAMES, Anonymizer, FaceFinder, given_faces
+from deepanon.keyframes import HOLD_FRAMES
 from deepanon.detection import Detections
 from deepanon.files import InputError, walk_files
 from deepanon.images import output_format, read_image, write_image
@@ -264,6 +265,7 @@ def anonymize_video(
     start: float | None = None,
     end: float | None = None,
     batch_frames: int = BATCH_FRAMES,
+    hold: int = HOLD_FRAMES,
     on_frames: Callable[[int], None] | None = None,
     on_start: Callable[[float], None] | None = None,
 ) -> FileReport:
@@ -274,7 +276,7 @@ def anonymize_video(
     info, frames = _video_frames(job, start, end, on_start)
     writer = VideoWriter(job.target, info, job.source, start, end)
     try:
-        for image, tracked in anonymizer.anonymize_frames(frames, given, batch_frames):
+        for image, tracked in anonymizer.anonymize_frames(frames, given, batch_frames, hold):
             writer.write(image)
             report.add_frame(tracked.faces, tracked.tracks, tracked.found, tracked.detection_failed)
             if on_frames is not None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepanon.detection import Detections, create_detector
-from deepanon.detection.compose import Turned
+from deepanon.detection.compose import Reoriented, Turned
 from deepanon.geometry import FaceCrop, quarter_turns
 from deepanon.pipeline import FaceReplacer, FaceGenerator
 
@@ -17,6 +17,28 @@ def test_turned_detector_maps_boxes_back(turns):
     image = draw(60, 90, [(10, 5, 40, 25)])  # a 30×20 'face', not square, off centre
     found = Turned(WhiteRectangles(), turns).detect(image)
     np.testing.assert_allclose(found.boxes, [[10, 5, 40, 25]])
+
+
+class WideRectangles(WhiteRectangles):
+    """Sees only the white rectangles wider than tall: 'upright faces'."""
+
+    def _detect(self, image):
+        found = super()._detect(image)
+        wide = (found.boxes[:, 2] - found.boxes[:, 0]) > (found.boxes[:, 3] - found.boxes[:, 1])
+        return Detections.from_boxes(found.boxes[wide], found.scores[wide])
+
+
+def test_the_full_detector_runs_only_on_turns_where_the_probe_finds_more_than_upright():
+    upright, probe = WideRectangles(), WideRectangles()
+    sideways = draw(90, 120, [(10, 5, 30, 65), (50, 5, 70, 65)])  # two tall 'faces': upright finds none
+    found = Reoriented(upright, probe, confident=0.5).detect(sideways)
+    np.testing.assert_allclose(found.boxes[np.argsort(found.boxes[:, 0])], [[10, 5, 30, 65], [50, 5, 70, 65]])
+    assert len(probe.inputs) == 3 and upright.inputs == [(90, 120), (120, 90), (120, 90)]  # itself, 90° and 270°
+
+    upright, probe = WideRectangles(), WideRectangles()
+    mixed = draw(90, 120, [(10, 5, 70, 25), (80, 5, 100, 65)])  # one wide, one tall: a tie, the probe's find is kept
+    found = Reoriented(upright, probe, confident=0.5).detect(mixed)
+    assert len(found) == 2 and upright.inputs == [(90, 120)]
 
 
 @pytest.mark.parametrize("turns", [1, 2, 3])

@@ -6,7 +6,7 @@ import enum
 
 from deepanon.detection.base import Detector
 from deepanon.detection.centerface import CenterFace
-from deepanon.detection.compose import Tiled, Turned, Union
+from deepanon.detection.compose import Reoriented, Tiled, Union
 
 
 class DetectorName(str, enum.Enum):
@@ -38,10 +38,13 @@ PASSES: dict[DetectorName, tuple[tuple[float, float], ...]] = {
 # up to ~500 px, and the 0.5x pass cuts a 12-megapixel photo into tiles, so without the overview a close-up face of
 # 1,000+ px is found only in part (an eye and the mouth left as they are) or not at all.
 OVERVIEW_SIDE, OVERVIEW_FLOOR = 640, 0.5
-# With ``turns``, every CenterFace mode also looks at the image turned by 90°, 180° and 270° (photos scanned or saved
-# sideways or upside down): one pass each at this (scale, lowest threshold), chosen on WIDER photos turned those
-# ways (benchmarks/rotation.py, benchmarks/NOTES.md).
-TURNED_PASS = (1.0, 0.5)
+# With ``turns``, every CenterFace mode also looks for photos turned by 90°, 180° and 270° (scanned or saved sideways
+# or upside down): a probe pass at (scale, lowest threshold) on each turn, and the whole mode on a turn where the probe
+# finds more faces scoring at least TURN_CONFIDENT than the mode finds upright (``compose.Reoriented``). Chosen on
+# half of the WIDER photos turned those ways and reported on the other half (benchmarks/rotation_gates.py,
+# benchmarks/NOTES.md).
+TURN_PROBE = (0.7, 0.5)
+TURN_CONFIDENT = 0.5
 
 DEFAULT_THRESHOLD: dict[DetectorName, float] = {
     DetectorName.FAST: 0.25,
@@ -60,7 +63,7 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
 
     threshold: score threshold in [0, 1] (None: the measured default of that detector, ``DEFAULT_THRESHOLD``).
     threads: onnxruntime intra-op threads for CenterFace (YuNet uses OpenMP's own threads).
-    turns: also find faces turned by 90°, 180° and 270° (``TURNED_PASS``; CenterFace modes only).
+    turns: also find faces in photos turned by 90°, 180° and 270° (``TURN_PROBE``; CenterFace modes only).
     Raises ValueError for an unknown name and ImportError when YuNet's optional package is missing.
     """
     name = DetectorName(name)
@@ -71,10 +74,12 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
         return Tiled(YuNet(threshold), tile=YUNET_TILE)
     overview = Tiled(CenterFace(max(threshold, OVERVIEW_FLOOR), threads), max_side=OVERVIEW_SIDE,
                      skip_up_to=2 * OVERVIEW_SIDE - 1)
-    turned_scale, turned_floor = TURNED_PASS
-    turned = [Turned(Tiled(CenterFace(max(threshold, turned_floor), threads), turned_scale), k)
-              for k in (1, 2, 3)] if turns else []
     if name is DetectorName.CENTERFACE:
-        return Union([Tiled(CenterFace(threshold, threads)), overview, *turned])
-    passes = [Tiled(CenterFace(max(threshold, floor), threads), scale) for scale, floor in PASSES[name]]
-    return Union([*passes, overview, *turned])
+        upright = Union([Tiled(CenterFace(threshold, threads)), overview])
+    else:
+        upright = Union([*(Tiled(CenterFace(max(threshold, floor), threads), scale) for scale, floor in PASSES[name]),
+                         overview])
+    if not turns:
+        return upright
+    probe_scale, probe_floor = TURN_PROBE
+    return Reoriented(upright, Tiled(CenterFace(max(threshold, probe_floor), threads), probe_scale), TURN_CONFIDENT)

@@ -51,6 +51,15 @@ def start(device: str) -> Process:
     return Process(rank, world_size, resolved)
 
 
+def any_process(process: Process, flag: bool) -> bool:
+    """Whether ``flag`` is true in any process of the job (every process calls this at the same step)."""
+    if not process.distributed:
+        return flag
+    value = torch.tensor([float(flag)], device=process.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def stop(process: Process) -> None:
     if process.distributed and dist.is_initialized():
         dist.destroy_process_group()

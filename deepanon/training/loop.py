@@ -300,17 +300,19 @@ def crossed(images_seen: int, every: int, batch: int) -> bool:
     return images_seen // every > (images_seen - batch) // every
 
 
-def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
-    """Train until ``cfg.images`` images were shown to D; returns the run folder. Works alone or under torchrun."""
+def train(cfg: TrainConfig, *, resume: bool = False, stop: Callable[[], bool] | None = None) -> Path:
+    """Train until ``cfg.images`` images were shown to D, or until ``stop`` turns true (checked after each step; a
+    checkpoint is saved then); returns the run folder. Works alone or under torchrun."""
     process = distributed.start(cfg.device)
     try:
-        run(cfg, process, resume=resume)
+        run(cfg, process, resume=resume, stop=stop)
     finally:
         distributed.stop(process)
     return Path(cfg.out)
 
 
-def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False) -> Models:
+def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False,
+        stop: Callable[[], bool] | None = None) -> Models:
     """The loop of :func:`train` inside an already started process; returns the trained models."""
     run_dir = Path(cfg.out)
     if not resume and latest_checkpoint(run_dir) is not None:
@@ -379,11 +381,15 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False)
                 sums.clear()
                 counts.clear()
                 tick, tick_images = time.perf_counter(), images_seen
-            checkpoint = crossed(images_seen, cfg.checkpoint_every, cfg.batch_size) or images_seen >= cfg.images
+            stopping = distributed.any_process(process, stop is not None and stop())
+            checkpoint = (crossed(images_seen, cfg.checkpoint_every, cfg.batch_size) or images_seen >= cfg.images
+                          or stopping)
             if process.is_main and (checkpoint or crossed(images_seen, cfg.grid_every, cfg.batch_size)):
                 save_png(sample_grid(models.ema, grid_batch, grid_z), run_dir / "samples" / f"{images_seen:012d}.png")
             if process.is_main and checkpoint:
                 save(images_seen)
+            if stopping:
+                break
     return models
 
 

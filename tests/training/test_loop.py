@@ -283,7 +283,8 @@ def test_export_names_and_eval_limits_are_checked(trained_run, fdf_root, tmp_pat
     assert result.exit_code == 0 and json.loads(out.read_text())["images"] == 4
 
 
-def test_sigterm_during_training_exits_143_and_leaves_no_temporary_checkpoint(fdf_root, tmp_path):
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_signal_during_training_saves_a_checkpoint_and_exits_143_or_130(fdf_root, tmp_path, signal_name):
     import os
     import signal
     import subprocess
@@ -293,21 +294,26 @@ def test_sigterm_during_training_exits_143_and_leaves_no_temporary_checkpoint(fd
     out = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "deepanon", "train", *TINY, "--data", str(fdf_root), "--out", str(out),
-         "--images", "100000", "--checkpoint-every", "4", "--log-every", "100000", "--grid-every", "100000"],
+         "--images", "100000", "--checkpoint-every", "100000", "--log-every", "4", "--grid-every", "100000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     deadline = time.time() + 120
-    while latest_checkpoint(out) is None and time.time() < deadline:  # checkpoints are now written every step
+    while not (out / "log.jsonl").is_file() and time.time() < deadline:  # a step is done: the signal comes mid-run
         time.sleep(0.1)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(getattr(signal, signal_name))
     process.wait(timeout=60)
-    assert process.returncode == 143, process.stderr.read()[-2000:]
+    stderr = process.stderr.read().decode()
+    assert process.returncode == 128 + getattr(signal, signal_name), stderr[-2000:]
+    assert "saved a checkpoint" in stderr and "Traceback" not in stderr
     checkpoints = out / "checkpoints"
     assert not [p.name for p in checkpoints.iterdir() if p.name.startswith(".")]
     umask = os.umask(0)
     os.umask(umask)
     assert latest_checkpoint(out).stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any output, not 0600
-    load_checkpoint(latest_checkpoint(out))
+    stopped_at = load_checkpoint(latest_checkpoint(out))["images_seen"]
+    assert stopped_at >= 4
+    run_train("--out", str(out), "--resume", "--images", str(stopped_at + 4))
+    assert load_checkpoint(latest_checkpoint(out))["images_seen"] == stopped_at + 4
 
 
 def test_fdf_keypoints_need_keypoints_0_and_such_weights_anonymize_photos(tmp_path, astronaut):

@@ -1,0 +1,84 @@
+"""Key-frame reuse for video: a track's generated face is carried to the next frames while the face holds still.
+
+Generating every face of every frame costs most of a video's time, and each generation paints a slightly different
+face, so the painted face flickers. A track's face is therefore generated on a key frame and carried to the frames
+after it: its generated hole, at the same place in the current crop (the crop follows the box, so the face follows
+the head), over the current frame's own pixels around the hole. A new key frame is generated when the face moves
+(a landmark shifts by more than ``max_motion`` of the crop side and ``MIN_MOTION_PX`` image pixels), its crop changes size by more than ``max_scale``,
+its box outgrows the key's hole, or ``hold`` frames have passed.
+
+Privacy: every pixel of the current hole comes from the key's generated hole (a hole that is not inside the key's
+generates a new key), so nothing of the key frame's real face is ever carried along. A key's hole is grown by
+``KEY_HOLE_MARGIN`` so that the holes of the next frames, which the crop's whole-pixel placement shifts by a pixel
+or two, fit inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepanon.geometry import FaceCrop
+
+HOLD_FRAMES = 8  # a generated face is carried for at most this many frames (a third of a second at 25 fps)
+MAX_MOTION = 0.02  # of the crop side: 2.5 px of a 128² crop
+KEY_HOLE_MARGIN = 0.03  # a key's hole is grown by this fraction of its crop side: the next frames' holes fit inside
+MIN_MOTION_PX = 2.0  # but at least this many image pixels: a small face's landmarks jitter by a pixel or two
+MAX_SCALE = 1.1  # crop side change, either way
+
+
+@dataclass
+class KeyFace:
+    """A track's last generated face: its crop, its landmarks in [0, 1] of the upright crop, the frame it was made
+    on, and the generated crop (None until generated, or when generation failed)."""
+
+    crop: FaceCrop
+    landmarks: np.ndarray
+    frame: int
+    pixels: np.ndarray | None = None
+
+
+class KeyFaces:
+    """Per track, the key face that the following frames may carry (see the module docstring)."""
+
+    def __init__(self, hold: int = HOLD_FRAMES, max_motion: float = MAX_MOTION, max_scale: float = MAX_SCALE) -> None:
+        self.hold, self.max_motion, self.max_scale = hold, max_motion, max_scale
+        self.keys: dict[int, KeyFace] = {}
+        self.frame = -1
+
+    def advance(self) -> int:
+        """Move on to the next frame; returns its number. Keys too old to be carried to it are dropped."""
+        self.frame += 1
+        self.keys = {t: k for t, k in self.keys.items() if self.frame - k.frame < self.hold}
+        return self.frame
+
+    def reusable(self, track: int, crop: FaceCrop, landmarks: np.ndarray, frame: int) -> KeyFace | None:
+        """The key face that ``track``'s face in ``frame`` (its crop, its landmarks in the upright crop) may carry,
+        or None when a new one must be generated."""
+        key = self.keys.get(track)
+        if key is None or not 0 < frame - key.frame < self.hold or key.crop.turns != crop.turns:
+            return None
+        if not 1 / self.max_scale <= crop.side / key.crop.side <= self.max_scale:
+            return None
+        if np.abs(np.asarray(landmarks) - key.landmarks).max() > max(self.max_motion, MIN_MOTION_PX / crop.side):
+            return None
+        return key if np.all(key.crop.certainty()[crop.certainty() == 0] == 0) else None
+
+    def remember(self, track: int, key: KeyFace) -> None:
+        self.keys[track] = key
+
+    def forget_failed(self) -> None:
+        """Drop the keys whose generation failed: their tracks generate again on their next frame."""
+        self.keys = {t: k for t, k in self.keys.items() if k.pixels is not None}
+
+
+def carried(key: KeyFace, crop: FaceCrop, current: np.ndarray) -> np.ndarray:
+    """The size² crop to paste for a face that carries ``key``: the key's generated pixels in the current hole, the
+    current frame's own crop (``current``, from ``crop.extract``) around it."""
+    if key.pixels is None:
+        raise ValueError("the key frame's face was not generated")
+    hole = crop.certainty() == 0
+    pixels = current.copy()
+    pixels[hole] = key.pixels[hole]
+    return pixels

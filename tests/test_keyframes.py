@@ -1,0 +1,138 @@
+"""Key-frame reuse: a track's generated face carried over the frames where it holds still, never a real pixel."""
+
+import numpy as np
+import pytest
+
+from deepanon.detection import Detections
+from deepanon.geometry import FaceCrop
+from deepanon.keyframes import KeyFace, KeyFaces, carried
+from deepanon.pipeline import FaceReplacer, Replacement
+
+SIZE = 32
+LANDMARKS = np.array([[0.4, 0.4], [0.6, 0.4], [0.5, 0.5], [0.42, 0.6], [0.58, 0.6]], np.float32)
+
+
+def crop_of(box, turns=0):
+    return FaceCrop.from_box(np.array(box, np.float32), SIZE, expand=2.0, turns=turns)
+
+
+class CountingGenerator:
+    """A stand-in face generator: every call paints each hole one flat colour, a new one per face generated."""
+
+    def __init__(self):
+        self.config = type("Config", (), {"image_size": SIZE, "num_keypoints": 0, "latent_channels": 4})()
+        self.faces = 0
+
+    def __call__(self, crops, certainty, keypoints, latents):
+        out = crops.copy()
+        for n in range(len(crops)):
+            self.faces += 1
+            out[n][certainty[n] == 0] = (40 + 10 * self.faces, 255 - 10 * self.faces, 7)
+        return out
+
+
+def face_at(box):
+    return Detections.from_boxes(np.array([box], np.float32), np.array([0.9], np.float32))
+
+
+def test_a_key_is_carried_only_while_the_face_holds_still():
+    keys = KeyFaces(hold=4, max_motion=0.02, max_scale=1.1)
+    key = KeyFace(crop_of([40, 40, 80, 90]), LANDMARKS, frame=0, pixels=np.zeros((SIZE, SIZE, 3), np.uint8))
+    keys.remember(7, key)
+    same = crop_of([41, 40, 81, 90])  # moved 1 px: the same place in its own crop
+    assert keys.reusable(7, same, LANDMARKS + 0.01, 1) is key
+    assert keys.reusable(7, same, LANDMARKS, 3) is key
+    assert keys.reusable(7, same, LANDMARKS, 4) is None  # held for 4 frames: 0, 1, 2, 3
+    assert keys.reusable(8, same, LANDMARKS, 1) is None  # another track
+    assert keys.reusable(7, same, LANDMARKS + [0.03, 0], 1) is None  # the face moved in its crop
+    assert keys.reusable(7, crop_of([38, 38, 86, 98]), LANDMARKS, 1) is None  # 20 % larger
+    assert keys.reusable(7, crop_of([41, 40, 81, 90], turns=1), LANDMARKS, 1) is None
+    # wider box of the same height: its hole reaches past the key's hole at the sides, where the key holds real pixels
+    assert keys.reusable(7, crop_of([37, 40, 83, 90]), LANDMARKS, 1) is None
+    assert keys.reusable(7, crop_of([42, 40, 78, 90]), LANDMARKS, 1) is key  # narrower: inside the key's hole
+
+
+def test_old_keys_are_dropped_and_failed_ones_forgotten():
+    keys = KeyFaces(hold=3)
+    keys.remember(1, KeyFace(crop_of([0, 0, 10, 10]), LANDMARKS, frame=keys.advance(), pixels=None))
+    keys.remember(2, KeyFace(crop_of([0, 0, 10, 10]), LANDMARKS, frame=0, pixels=np.zeros((SIZE, SIZE, 3), np.uint8)))
+    keys.forget_failed()
+    assert list(keys.keys) == [2]
+    keys.advance(), keys.advance()
+    assert list(keys.keys) == [2]
+    keys.advance()
+    assert keys.keys == {}
+
+
+def test_carried_pixels_fill_the_current_hole_from_the_key_and_keep_the_current_surroundings():
+    key_crop, crop = crop_of([40, 40, 80, 90]), crop_of([42, 40, 78, 90])
+    key = KeyFace(key_crop, LANDMARKS, 0, np.full((SIZE, SIZE, 3), 200, np.uint8))
+    current = np.full((SIZE, SIZE, 3), 50, np.uint8)
+    pixels = carried(key, crop, current)
+    hole = crop.certainty() == 0
+    assert np.all(pixels[hole] == 200) and np.all(pixels[~hole] == 50)
+    with pytest.raises(ValueError, match="not generated"):
+        carried(KeyFace(key_crop, LANDMARKS, 0), crop, current)
+
+
+def run(boxes, hold):
+    generator = CountingGenerator()
+    replacer = FaceReplacer(generator, expand=2.0)
+    keys = KeyFaces(hold) if hold > 1 else None
+    frames = [np.random.default_rng(t).integers(0, 255, (120, 160, 3), dtype=np.uint8) for t in range(len(boxes))]
+    outputs = []
+    for start in range(0, len(frames), 4):  # batches of 4 frames, as the video path sends them
+        batch = slice(start, start + 4)
+        detections = [face_at(b) for b in boxes[batch]]
+        results = replacer.anonymize(frames[batch], detections, None, [[0]] * len(detections), keys)
+        outputs += results
+    return generator, frames, outputs
+
+
+def test_a_still_face_is_generated_once_per_hold_and_every_frame_is_covered():
+    boxes = [[50 + t % 2, 30, 90 + t % 2, 80] for t in range(10)]  # a 1 px jitter
+    generator, frames, outputs = run(boxes, hold=4)
+    assert generator.faces == 3  # frames 0, 4 and 8
+    generator_every, _, _ = run(boxes, hold=1)
+    assert generator_every.faces == 10
+    for t, (frame, result) in enumerate(zip(frames, outputs)):
+        assert result.faces[0].replacement is Replacement.GENERATE and result.faces[0].reason is None
+        x0, y0, x1, y1 = boxes[t]
+        painted = result.image[y0 + 3 : y1 - 3, x0 + 3 : x1 - 3].reshape(-1, 3)  # the edge mixes in resampling
+        key_colour = (40 + 10 * (t // 4 + 1), 255 - 10 * (t // 4 + 1), 7)
+        assert np.all(painted == key_colour), t  # the key's face, no real pixel
+        outside = np.ones(frame.shape[:2], bool)
+        outside[y0 - 5 : y1 + 5, x0 - 5 : x1 + 5] = False  # the box and its feathered edge (4 px)
+        assert np.array_equal(result.image[outside], frame[outside]), t  # bit-exact elsewhere
+
+
+def test_a_face_that_turns_is_generated_on_every_frame_and_one_that_slides_is_carried():
+    def turning(t):  # the nose and mouth move 3 px a frame (of a 100 px crop) inside a still box: the head turns
+        points = np.array([[60, 45], [80, 45], [70 + 3 * t, 55], [62 + 3 * t, 65], [78 + 3 * t, 65]], np.float32)
+        return Detections(np.array([[50, 30, 90, 80]], np.float32), np.array([0.9], np.float32), points[None],
+                          np.array([False]))
+
+    generator, keys = CountingGenerator(), KeyFaces(4)
+    replacer = FaceReplacer(generator, expand=2.0)
+    frames = [np.full((120, 160, 3), 90, np.uint8)] * 6
+    replacer.anonymize(frames, [turning(t) for t in range(6)], None, [[0]] * 6, keys)
+    assert generator.faces == 6
+    sliding, _, _ = run([[20 + 8 * t, 30, 60 + 8 * t, 80] for t in range(8)], hold=4)
+    assert sliding.faces == 2  # the crop follows the box: the face moves with the head
+
+
+def test_a_failed_key_covers_its_carried_frames_and_the_next_batch_generates_again():
+    class FailingOnce(CountingGenerator):
+        def __call__(self, *args):
+            if self.faces == 0:
+                self.faces = -1
+                raise RuntimeError("out of memory")
+            return super().__call__(*args)
+
+    generator = FailingOnce()
+    replacer, keys = FaceReplacer(generator, expand=2.0), KeyFaces(8)
+    frames = [np.full((120, 160, 3), 90, np.uint8)] * 8
+    first = replacer.anonymize(frames[:4], [face_at([50, 30, 90, 80])] * 4, None, [[0]] * 4, keys)
+    assert all(r.faces[0].replacement is Replacement.BLUR and "out of memory" in r.faces[0].reason for r in first)
+    second = replacer.anonymize(frames[4:], [face_at([50, 30, 90, 80])] * 4, None, [[0]] * 4, keys)
+    assert all(r.faces[0].replacement is Replacement.GENERATE for r in second) and generator.faces == 0
