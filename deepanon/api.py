@@ -136,6 +136,7 @@ class FaceFinder:
         at its predicted box), or ``boxes``' entry for that frame as it is (no detection, no tracking; frames past
         the end of ``boxes`` have none). A frame whose detection fails gets ``detection_failed``."""
         tracker = FaceTracker()
+        detector = self.detector.for_clip() if isinstance(self.detector, Detector) else self.detector
         given = iter(boxes) if boxes is not None else None
         for frame in frames:
             if given is not None:
@@ -143,7 +144,7 @@ class FaceFinder:
                 yield TrackedFrame(frame, detections, tracks, len(detections))
                 continue
             try:
-                detections, failed = self.detect(frame), False
+                detections, failed = detector.detect(frame), False
             except Exception as err:  # noqa: BLE001 - a detector failure must not leave a frame unprotected
                 log.warning("detection failed on a frame (%s); covering the whole frame", err)
                 detections, failed = Detections.empty(), True

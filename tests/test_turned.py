@@ -98,3 +98,15 @@ def test_the_generator_sees_a_sideways_face_upright(astronaut, tiny_generator):
 def test_estimated_landmarks_are_taken_as_upright():
     det = Detections.from_boxes(np.array([[0, 0, 10, 10]], np.float32), np.array([0.9], np.float32))
     assert quarter_turns(det.landmarks[0]) == 0
+
+
+def test_a_clip_is_searched_every_tenth_frame_and_the_frames_between_use_the_chosen_turns():
+    upright, probe = WideRectangles(), WideRectangles()
+    clip = Reoriented(upright, probe, confident=0.5).for_clip()
+    sideways = draw(90, 120, [(10, 5, 30, 65)])
+    found = [clip.detect(sideways) for _ in range(12)]
+    assert all(len(f) == 1 for f in found)
+    assert len(probe.inputs) == 6  # 3 turns on frames 1 and 11
+    # frames 2-10 and 12: upright and the two turns that showed the face (90° and 270°), no probe
+    assert len(upright.inputs) == 3 + 9 * 3 + 3 + 3
+    assert Reoriented(upright, probe, 0.5).for_clip() is not clip  # each clip starts with a search

@@ -33,3 +33,8 @@ class Detector(ABC):
     @abstractmethod
     def _detect(self, image: np.ndarray) -> Detections:
         """Faces in a checked uint8 HxWx3 RGB image."""
+
+    def for_clip(self) -> Detector:
+        """The detector for the consecutive frames of one video: this one, or a fresh one that may use what earlier
+        frames of the clip showed."""
+        return self

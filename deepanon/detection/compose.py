@@ -105,14 +105,42 @@ class Reoriented(Detector):
     def __init__(self, upright: Detector, probe: Detector, confident: float) -> None:
         self.upright, self.probe, self.confident = upright, probe, confident
 
-    def _detect(self, image: np.ndarray) -> Detections:
+    def search(self, image: np.ndarray) -> tuple[Detections, tuple[int, ...]]:
+        """The faces found, and the turns on which the full detector ran."""
         found = [self.upright.detect(image)]
-        upright_count = int((found[0].scores >= self.confident).sum())
+        upright_count, chosen = int((found[0].scores >= self.confident).sum()), []
         for turns in (1, 2, 3):
             probed = Turned(self.probe, turns).detect(image)
             if int((probed.scores >= self.confident).sum()) > upright_count:
                 probed = Turned(self.upright, turns).detect(image)
+                chosen.append(turns)
             found.append(probed)
+        return merge_contained(fuse(Detections.concatenate(found), FUSE_IOU)), tuple(chosen)
+
+    def _detect(self, image: np.ndarray) -> Detections:
+        return self.search(image)[0]
+
+    def for_clip(self) -> Detector:
+        return ReorientedClip(self)
+
+
+class ReorientedClip(Detector):
+    """:class:`Reoriented` for the frames of one video: the turn search runs on every ``SEARCH_EVERY``-th frame (a new
+    scene may stand another way); the frames between run the full detector upright and on the turns the last search
+    chose, without probes."""
+
+    SEARCH_EVERY = 10
+
+    def __init__(self, reoriented: Reoriented) -> None:
+        self.reoriented, self.frame, self.turns = reoriented, 0, ()
+
+    def _detect(self, image: np.ndarray) -> Detections:
+        self.frame += 1
+        if (self.frame - 1) % self.SEARCH_EVERY == 0:
+            found, self.turns = self.reoriented.search(image)
+            return found
+        upright = self.reoriented.upright
+        found = [upright.detect(image), *(Turned(upright, turns).detect(image) for turns in self.turns)]
         return merge_contained(fuse(Detections.concatenate(found), FUSE_IOU))
 
 
