@@ -21,11 +21,11 @@ import numpy as np
 
 from deepanon.geometry import FaceCrop
 
-HOLD_FRAMES = 8  # a generated face is carried for at most this many frames (a third of a second at 25 fps)
-MAX_MOTION = 0.02  # of the crop side: 2.5 px of a 128² crop
-KEY_HOLE_MARGIN = 0.03  # a key's hole is grown by this fraction of its crop side: the next frames' holes fit inside
+HOLD_FRAMES = 25  # a generated face is shown on at most this many frames (a second at 25 fps)
+MAX_MOTION = 0.04  # of the crop side: 5 px of a 128² crop
 MIN_MOTION_PX = 2.0  # but at least this many image pixels: a small face's landmarks jitter by a pixel or two
-MAX_SCALE = 1.1  # crop side change, either way
+MAX_SCALE = 1.2  # crop side change, either way
+KEY_HOLE_MARGIN = 0.03  # a key's hole is grown by this fraction of its crop side: the next frames' holes fit inside
 
 
 @dataclass

@@ -107,8 +107,8 @@ def test_a_still_face_is_generated_once_per_hold_and_every_frame_is_covered():
 
 
 def test_a_face_that_turns_is_generated_on_every_frame_and_one_that_slides_is_carried():
-    def turning(t):  # the nose and mouth move 3 px a frame (of a 100 px crop) inside a still box: the head turns
-        points = np.array([[60, 45], [80, 45], [70 + 3 * t, 55], [62 + 3 * t, 65], [78 + 3 * t, 65]], np.float32)
+    def turning(t):  # the nose and mouth move 5 px a frame (of a 100 px crop) inside a still box: the head turns
+        points = np.array([[60, 45], [80, 45], [70 + 5 * t, 55], [62 + 5 * t, 65], [78 + 5 * t, 65]], np.float32)
         return Detections(np.array([[50, 30, 90, 80]], np.float32), np.array([0.9], np.float32), points[None],
                           np.array([False]))
 
