@@ -110,3 +110,20 @@ def test_a_clip_is_searched_every_tenth_frame_and_the_frames_between_use_the_cho
     # frames 2-10 and 12: upright and the two turns that showed the face (90° and 270°), no probe
     assert len(upright.inputs) == 3 + 9 * 3 + 3 + 3
     assert Reoriented(upright, probe, 0.5).for_clip() is not clip  # each clip starts with a search
+
+
+def test_a_clip_alternates_the_full_detector_with_the_cheaper_one_within_the_trackers_gap():
+    from deepanon.detection.compose import Alternating
+    from deepanon.detection.factory import CLIP_FULL_EVERY
+    from deepanon.tracking import FaceTracker
+
+    full, between = WideRectangles(), WideRectangles()
+    alternating = Alternating(full, between, every=3)
+    image = draw(90, 120, [(10, 5, 70, 25)])
+    assert len(alternating.detect(image)) == 1 and len(full.inputs) == 1  # a photo: the full detector
+    clip = alternating.for_clip()
+    for _ in range(7):
+        clip.detect(image)
+    assert len(full.inputs) == 1 + 3 and len(between.inputs) == 4  # frames 1, 4, 7 in full
+    assert CLIP_FULL_EVERY - 1 <= FaceTracker().max_gap  # a face only the full detector sees stays bridged
+    assert isinstance(create_detector("accurate"), Alternating) and not isinstance(create_detector("fast"), Alternating)

@@ -144,6 +144,33 @@ class ReorientedClip(Detector):
         return merge_contained(fuse(Detections.concatenate(found), FUSE_IOU))
 
 
+class Alternating(Detector):
+    """``full`` on a photo; on the frames of a clip, ``full`` on every ``every``-th frame and the cheaper ``between``
+    on the frames in between, where the tracker bridges a face that ``between`` misses (``every - 1`` must not
+    exceed the tracker's gap)."""
+
+    def __init__(self, full: Detector, between: Detector, every: int) -> None:
+        self.full, self.between, self.every = full, between, every
+
+    def _detect(self, image: np.ndarray) -> Detections:
+        return self.full.detect(image)
+
+    def for_clip(self) -> Detector:
+        return AlternatingClip(self)
+
+
+class AlternatingClip(Detector):
+    """The frames of one clip through :class:`Alternating`: frame 1, 1 + every, ... get the full detector."""
+
+    def __init__(self, alternating: Alternating) -> None:
+        self.alternating, self.frame = alternating, 0
+
+    def _detect(self, image: np.ndarray) -> Detections:
+        self.frame += 1
+        full = (self.frame - 1) % self.alternating.every == 0
+        return (self.alternating.full if full else self.alternating.between).detect(image)
+
+
 class Flipped(Detector):
     """Horizontal-flip test-time augmentation: faces of the image and of its mirror image, duplicates fused."""
 

@@ -6,7 +6,7 @@ import enum
 
 from deepanon.detection.base import Detector
 from deepanon.detection.centerface import CenterFace
-from deepanon.detection.compose import Reoriented, Tiled, Union
+from deepanon.detection.compose import Alternating, Reoriented, Tiled, Union
 
 
 class DetectorName(str, enum.Enum):
@@ -38,6 +38,10 @@ PASSES: dict[DetectorName, tuple[tuple[float, float], ...]] = {
 # up to ~500 px, and the 0.5x pass cuts a 12-megapixel photo into tiles, so without the overview a close-up face of
 # 1,000+ px is found only in part (an eye and the mouth left as they are) or not at all.
 OVERVIEW_SIDE, OVERVIEW_FLOOR = 640, 0.5
+# In a video, ``accurate`` and ``thorough`` run in full on every CLIP_FULL_EVERY-th frame and without their upscaled
+# first pass (the costliest; it finds the smallest faces) on the frames between, where tracking bridges the faces
+# that are missed (``compose.Alternating``; CLIP_FULL_EVERY must not exceed the tracker's gap + 1). Measured against every frame in full by benchmarks/video_detection.py (benchmarks/NOTES.md).
+CLIP_FULL_EVERY = 3
 # With ``turns``, every CenterFace mode also looks for photos turned by 90°, 180° and 270° (scanned or saved sideways
 # or upside down): a probe pass at (scale, lowest threshold) on each turn, and the whole mode on a turn where the probe
 # finds more faces scoring at least TURN_CONFIDENT than the mode finds upright (``compose.Reoriented``). Chosen on
@@ -74,11 +78,15 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
         return Tiled(YuNet(threshold), tile=YUNET_TILE)
     overview = Tiled(CenterFace(max(threshold, OVERVIEW_FLOOR), threads), max_side=OVERVIEW_SIDE,
                      skip_up_to=2 * OVERVIEW_SIDE - 1)
+    def multiscale(passes: tuple[tuple[float, float], ...]) -> Detector:
+        return Union([*(Tiled(CenterFace(max(threshold, floor), threads), scale) for scale, floor in passes), overview])
+
     if name is DetectorName.CENTERFACE:
         upright = Union([Tiled(CenterFace(threshold, threads)), overview])
+    elif name is DetectorName.FAST:
+        upright = multiscale(PASSES[name])
     else:
-        upright = Union([*(Tiled(CenterFace(max(threshold, floor), threads), scale) for scale, floor in PASSES[name]),
-                         overview])
+        upright = Alternating(multiscale(PASSES[name]), multiscale(PASSES[name][1:]), CLIP_FULL_EVERY)
     if not turns:
         return upright
     probe_scale, probe_floor = TURN_PROBE
