@@ -9,7 +9,7 @@ and blends it with a feathered edge that lies entirely outside the box: every pi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -38,6 +38,12 @@ class FaceCrop:
         left = int(round((x0 + x1) / 2 - side / 2))
         top = int(round((y0 + y1) / 2 - side / 2))
         return cls((x0, y0, x1, y1), (left, top, left + side, top + side), size, turns % 4)
+
+    def with_side(self, side: int) -> FaceCrop:
+        """The same face in a square crop of ``side`` px with the same centre."""
+        left = int(round((self.crop[0] + self.crop[2]) / 2 - side / 2))
+        top = int(round((self.crop[1] + self.crop[3]) / 2 - side / 2))
+        return replace(self, crop=(left, top, left + side, top + side))
 
     @property
     def side(self) -> int:

@@ -2,8 +2,8 @@
 
 Generating every face of every frame costs most of a video's time, and each generation paints a slightly different
 face, so the painted face flickers. A track's face is therefore generated on a key frame and carried to the frames
-after it: its generated hole, at the same place in the current crop (the crop follows the box, so the face follows
-the head), over the current frame's own pixels around the hole. A new key frame is generated when the face moves
+after it: its generated hole, at the same place in a crop of the key's size centred on the current box (the face
+follows the head, not the jitter of the box's size), over the current frame's own pixels around the hole. A new key frame is generated when the face moves
 (a landmark shifts by more than ``max_motion`` of the crop side and ``MIN_MOTION_PX`` image pixels), its crop changes size by more than ``max_scale``,
 its box outgrows the key's hole, or ``hold`` frames have passed.
 
@@ -53,17 +53,23 @@ class KeyFaces:
         self.keys = {t: k for t, k in self.keys.items() if self.frame - k.frame < self.hold}
         return self.frame
 
-    def reusable(self, track: int, crop: FaceCrop, landmarks: np.ndarray, frame: int) -> KeyFace | None:
-        """The key face that ``track``'s face in ``frame`` (its crop, its landmarks in the upright crop) may carry,
-        or None when a new one must be generated."""
+    def reusable(self, track: int, crop: FaceCrop, landmarks: np.ndarray, frame: int) -> tuple[KeyFace, FaceCrop] | None:
+        """The key face that ``track``'s face in ``frame`` (its crop, its landmarks in image pixels) may carry and
+        the crop to carry it in: the key's crop side, centred where ``crop`` is (the painted face follows the head
+        but not the jitter of the box's size); None when a new face must be generated."""
         key = self.keys.get(track)
         if key is None or not 0 < frame - key.frame < self.hold or key.crop.turns != crop.turns:
             return None
         if not 1 / self.max_scale <= crop.side / key.crop.side <= self.max_scale:
             return None
-        if np.abs(np.asarray(landmarks) - key.landmarks).max() > max(self.max_motion, MIN_MOTION_PX / crop.side):
+        carry = crop.with_side(key.crop.side)
+        x0, y0, x1, y1 = carry.box
+        if x0 < carry.crop[0] or y0 < carry.crop[1] or x1 > carry.crop[2] or y1 > carry.crop[3]:
             return None
-        return key if np.all(key.crop.certainty()[crop.certainty() == 0] == 0) else None
+        moved = np.abs(carry.to_crop(landmarks) - key.landmarks).max()
+        if moved > max(self.max_motion, MIN_MOTION_PX / carry.side):
+            return None
+        return (key, carry) if np.all(key.crop.certainty()[carry.certainty() == 0] == 0) else None
 
     def remember(self, track: int, key: KeyFace) -> None:
         self.keys[track] = key

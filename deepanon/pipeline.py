@@ -223,13 +223,12 @@ class FaceReplacer:
                     record.replacement, record.reason = FALLBACK, str(err)
                     continue
                 if keys is not None and tracks is not None:
-                    landmarks = crop.to_crop(det.landmarks[j])
-                    key = keys.reusable(int(tracks[i][j]), crop, landmarks, frame)
-                    if key is not None:
-                        carries.append((i, j, crop, key))
+                    carry = keys.reusable(int(tracks[i][j]), crop, det.landmarks[j], frame)
+                    if carry is not None:
+                        carries.append((i, j, carry[1], carry[0]))
                         continue
                     crop = replace(crop, hole_margin=KEY_HOLE_MARGIN)
-                    new_keys[i, j] = KeyFace(crop, landmarks, frame)
+                    new_keys[i, j] = KeyFace(crop, crop.to_crop(det.landmarks[j]), frame)
                     keys.remember(int(tracks[i][j]), new_keys[i, j])
                 jobs.append((i, j, crop))
 

@@ -1,11 +1,13 @@
 """Key-frame reuse: a track's generated face carried over the frames where it holds still, never a real pixel."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from deepanon.detection import Detections
 from deepanon.geometry import FaceCrop
-from deepanon.keyframes import KeyFace, KeyFaces, carried
+from deepanon.keyframes import KEY_HOLE_MARGIN, KeyFace, KeyFaces, carried
 from deepanon.pipeline import FaceReplacer, Replacement
 
 SIZE = 32
@@ -35,21 +37,37 @@ def face_at(box):
     return Detections.from_boxes(np.array([box], np.float32), np.array([0.9], np.float32))
 
 
+def in_image(crop, points):
+    return np.asarray(crop.crop[:2], np.float32) + np.asarray(points, np.float32) * crop.side
+
+
 def test_a_key_is_carried_only_while_the_face_holds_still():
     keys = KeyFaces(hold=4, max_motion=0.02, max_scale=1.1)
-    key = KeyFace(crop_of([40, 40, 80, 90]), LANDMARKS, frame=0, pixels=np.zeros((SIZE, SIZE, 3), np.uint8))
+    key_crop = crop_of([40, 40, 80, 90])
+    key = KeyFace(key_crop, LANDMARKS, frame=0, pixels=np.zeros((SIZE, SIZE, 3), np.uint8))
     keys.remember(7, key)
     same = crop_of([41, 40, 81, 90])  # moved 1 px: the same place in its own crop
-    assert keys.reusable(7, same, LANDMARKS + 0.01, 1) is key
-    assert keys.reusable(7, same, LANDMARKS, 3) is key
-    assert keys.reusable(7, same, LANDMARKS, 4) is None  # held for 4 frames: 0, 1, 2, 3
-    assert keys.reusable(8, same, LANDMARKS, 1) is None  # another track
-    assert keys.reusable(7, same, LANDMARKS + [0.03, 0], 1) is None  # the face moved in its crop
-    assert keys.reusable(7, crop_of([38, 38, 86, 98]), LANDMARKS, 1) is None  # 20 % larger
-    assert keys.reusable(7, crop_of([41, 40, 81, 90], turns=1), LANDMARKS, 1) is None
+    still = in_image(same, LANDMARKS)
+
+    def carried_by(track, crop, landmarks, frame):
+        found = keys.reusable(track, crop, landmarks, frame)
+        return None if found is None else found[0]
+
+    assert carried_by(7, same, still + 1, 1) is key
+    assert carried_by(7, same, still, 3) is key
+    assert carried_by(7, same, still, 4) is None  # held for 4 frames: 0, 1, 2, 3
+    assert carried_by(8, same, still, 1) is None  # another track
+    assert carried_by(7, same, still + [3, 0], 1) is None  # the face moved in its crop (3 px of 100)
+    assert carried_by(7, crop_of([38, 38, 86, 98]), still, 1) is None  # 20 % larger
+    assert carried_by(7, crop_of([41, 40, 81, 90], turns=1), still, 1) is None
     # wider box of the same height: its hole reaches past the key's hole at the sides, where the key holds real pixels
-    assert keys.reusable(7, crop_of([37, 40, 83, 90]), LANDMARKS, 1) is None
-    assert keys.reusable(7, crop_of([42, 40, 78, 90]), LANDMARKS, 1) is key  # narrower: inside the key's hole
+    assert carried_by(7, crop_of([37, 40, 83, 90]), still, 1) is None
+    assert carried_by(7, crop_of([42, 40, 78, 90]), still, 1) is key  # narrower: inside the key's hole
+    # a box 4 % taller, inside a key's hole grown as the video path grows it: carried in a crop of the key's size
+    # around the new box, not scaled with the box
+    keys.remember(9, KeyFace(replace(key_crop, hole_margin=KEY_HOLE_MARGIN), LANDMARKS, 0, key.pixels))
+    _, carry = keys.reusable(9, crop_of([41, 39, 81, 91]), still, 1)
+    assert carry.side == key_crop.side < crop_of([41, 39, 81, 91]).side and carry.box == (41, 39, 81, 91)
 
 
 def test_old_keys_are_dropped_and_failed_ones_forgotten():
