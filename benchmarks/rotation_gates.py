@@ -25,9 +25,8 @@ from rich.console import Console
 from rich.table import Table
 
 from deepanon.detection import Detections, create_detector
-from deepanon.detection.boxes import fuse, merge_contained
 from deepanon.detection.centerface import CenterFace
-from deepanon.detection.compose import FUSE_IOU, Tiled, Turned
+from deepanon.detection.compose import Tiled, Turned, fused
 from detection import DEFAULT_DATA, Image, match, read_ground_truth
 from panorama import large_faces
 
@@ -60,7 +59,7 @@ def search(found, turn: int, rule: str, scale: float | None, gate: float | None)
             probe, cost = found["mode", (turn + k) % 4]
             seconds += cost
         parts.append(probe)
-    return merge_contained(fuse(Detections.concatenate(parts), FUSE_IOU)), seconds
+    return fused(parts), seconds
 
 
 def main() -> None:

@@ -17,6 +17,12 @@ from deepanon.detection.types import Detections
 FUSE_IOU = 0.4  # duplicates of one face found by several passes
 
 
+def fused(parts: Sequence[Detections]) -> Detections:
+    """Every face of ``parts`` (one detector's passes, turns, or members), duplicates fused into their enclosing box
+    and boxes inside others merged."""
+    return merge_contained(fuse(Detections.concatenate(list(parts)), FUSE_IOU))
+
+
 def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """uint8 HxWx3 resized to ``width`` x ``height`` (area averaging down, bilinear up); identity at its own size."""
     if (height, width) == image.shape[:2]:
@@ -115,7 +121,7 @@ class Reoriented(Detector):
                 probed = Turned(self.upright, turns).detect(image)
                 chosen.append(turns)
             found.append(probed)
-        return merge_contained(fuse(Detections.concatenate(found), FUSE_IOU)), tuple(chosen)
+        return fused(found), tuple(chosen)
 
     def _detect(self, image: np.ndarray) -> Detections:
         return self.search(image)[0]
@@ -140,8 +146,7 @@ class ReorientedClip(Detector):
             found, self.turns = self.reoriented.search(image)
             return found
         upright = self.reoriented.upright
-        found = [upright.detect(image), *(Turned(upright, turns).detect(image) for turns in self.turns)]
-        return merge_contained(fuse(Detections.concatenate(found), FUSE_IOU))
+        return fused([upright.detect(image), *(Turned(upright, turns).detect(image) for turns in self.turns)])
 
 
 class Alternating(Detector):
@@ -189,4 +194,4 @@ class Union(Detector):
         self.members = list(members)
 
     def _detect(self, image: np.ndarray) -> Detections:
-        return merge_contained(fuse(Detections.concatenate([m.detect(image) for m in self.members]), FUSE_IOU))
+        return fused([m.detect(image) for m in self.members])

@@ -40,7 +40,8 @@ PASSES: dict[DetectorName, tuple[tuple[float, float], ...]] = {
 OVERVIEW_SIDE, OVERVIEW_FLOOR = 640, 0.5
 # In a video, ``accurate`` and ``thorough`` run in full on every CLIP_FULL_EVERY-th frame and without their upscaled
 # first pass (the costliest; it finds the smallest faces) on the frames between, where tracking bridges the faces
-# that are missed (``compose.Alternating``; CLIP_FULL_EVERY must not exceed the tracker's gap + 1). Measured against every frame in full by benchmarks/video_detection.py (benchmarks/NOTES.md).
+# that are missed (``compose.Alternating``; CLIP_FULL_EVERY must not exceed the tracker's gap + 1). Measured against
+# every frame in full by benchmarks/video_detection.py (benchmarks/NOTES.md).
 CLIP_FULL_EVERY = 3
 # With ``turns``, every CenterFace mode also looks for photos turned by 90°, 180° and 270° (scanned or saved sideways
 # or upside down): a probe pass at (scale, lowest threshold) on each turn, and the whole mode on a turn where the probe

@@ -55,8 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # Options that may change when a run is resumed (folders may move, the reconstruction and diversity terms may be
-# re-weighted);
-# everything else must match the checkpoint.
+# re-weighted); everything else must match the checkpoint.
 RESUMABLE = frozenset(
     {"data", "out", "images", "workers", "checkpoint_every", "grid_every", "log_every", "quiet", "device",
      "l1_images", "l1_weight", "diversity_weight", "diversity_cap", "precision", "compile"}
@@ -125,8 +124,9 @@ class TrainConfig:
         positive = ["batch_size", "images", "lr", "penalty_interval", "ema_half_life", "checkpoint_every", "grid_every",
                     "log_every", "grid_size"]
         bad = [name for name in positive if not getattr(self, name) > 0]
-        bad += [n for n in ["penalty_weight", "epsilon_weight", "l1_weight", "l1_images", "diversity_weight",
-                                 "diversity_cap", "workers"] if getattr(self, n) < 0]
+        non_negative = ["penalty_weight", "epsilon_weight", "l1_weight", "l1_images", "diversity_weight",
+                        "diversity_cap", "workers"]
+        bad += [n for n in non_negative if getattr(self, n) < 0]
         if self.expand is not None and not self.expand >= 1:
             bad.append("expand")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):

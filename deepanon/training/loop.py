@@ -165,14 +165,17 @@ def train_step(
     scale = m.scaler.get_scale() if m.scaler.is_enabled() else 1.0
     stats: dict[str, torch.Tensor] = {}
 
-    diverse = b // 2 if cfg.diversity_weight > 0 else 0
-    z_other = torch.randn((diverse, *z.shape[1:]), generator=rng).to(device)
+    diverse, diversity = (b // 2 if cfg.diversity_weight > 0 else 0), None
+    inputs = (condition, mask, pose, z)
+    if diverse:  # the first half of the batch again with other latents, in the same forward
+        z_other = torch.randn((diverse, *z.shape[1:]), generator=rng).to(device)
+        inputs = tuple(torch.cat([t, t[:diverse]]) for t in inputs[:3]) + (torch.cat([z, z_other]),)
     with autocast():
-        fakes = m.g_train(torch.cat([condition, condition[:diverse]]), torch.cat([mask, mask[:diverse]]),
-                          torch.cat([pose, pose[:diverse]]), torch.cat([z, z_other]))
+        fakes = m.g_train(*inputs)
     fake = fakes[:b]
-    diversity = loss.latent_diversity(fake[:diverse].float(), fakes[b:].float(), z[:diverse], z_other,
-                                      mask[:diverse]).mean() if diverse else None
+    if diverse:
+        diversity = loss.latent_diversity(fake[:diverse].float(), fakes[b:].float(), z[:diverse], z_other,
+                                          mask[:diverse]).mean()
     if cfg.discriminator is DiscriminatorKind.PROJECTED:
         return projected_step(m, cfg, image, fake, mask, condition, pose, rng, autocast, images_seen, diversity)
     fake_d = fake.detach().float()
