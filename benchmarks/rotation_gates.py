@@ -26,7 +26,7 @@ from rich.table import Table
 
 from deepanon.detection import Detections, create_detector
 from deepanon.detection.centerface import CenterFace
-from deepanon.detection.compose import Tiled, Turned, fused
+from deepanon.detection.compose import Tiled, Turned, fused_turns
 from detection import DEFAULT_DATA, Image, match, read_ground_truth
 from panorama import large_faces
 
@@ -59,7 +59,7 @@ def search(found, turn: int, rule: str, scale: float | None, gate: float | None)
             probe, cost = found["mode", (turn + k) % 4]
             seconds += cost
         parts.append(probe)
-    return fused(parts), seconds
+    return fused_turns(parts), seconds
 
 
 def main() -> None:

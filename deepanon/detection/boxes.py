@@ -59,6 +59,22 @@ def clusters(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> lis
     return [order[owner == k] for k in range(len(kept))]
 
 
+def best_source(parts: list[Detections], iou_threshold: float) -> Detections:
+    """The faces of all ``parts``, where faces of different parts overlap (IoU above ``iou_threshold``, :func:`clusters`)
+    only those of the part that found the highest-scoring of them.
+
+    Parts are views of one image that disagree on a face's shape, such as its quarter turns: a face's box in the wrong
+    orientation has the other aspect ratio, and fusing it with the right one would give a box too large for either.
+    """
+    found = Detections.concatenate(parts)
+    if len(found) == 0:
+        return found
+    part = np.concatenate([np.full(len(p), k) for k, p in enumerate(parts)])
+    keep = np.concatenate([group[part[group] == part[group[0]]]
+                           for group in clusters(found.boxes, found.scores, iou_threshold)])
+    return found[np.sort(keep)]
+
+
 def fuse(detections: Detections, iou_threshold: float) -> Detections:
     """Merge duplicate faces (IoU above ``iou_threshold``, :func:`clusters`) into one each.
 

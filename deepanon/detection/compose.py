@@ -10,17 +10,24 @@ import cv2
 import numpy as np
 
 from deepanon.detection.base import Detector
-from deepanon.detection.boxes import merge_contained, fuse
+from deepanon.detection.boxes import best_source, fuse, merge_contained
 from deepanon.detection.tiling import cut_by_tile, merge_tiles, tiles
 from deepanon.detection.types import Detections
 
 FUSE_IOU = 0.4  # duplicates of one face found by several passes
+TURN_IOU = 0.3  # one face found on several quarter turns (benchmarks/rotation_gates.py)
 
 
 def fused(parts: Sequence[Detections]) -> Detections:
     """Every face of ``parts`` (one detector's passes, turns, or members), duplicates fused into their enclosing box
     and boxes inside others merged."""
     return merge_contained(fuse(Detections.concatenate(list(parts)), FUSE_IOU))
+
+
+def fused_turns(turns: Sequence[Detections]) -> Detections:
+    """The faces found on several quarter turns of one image: a face found on more than one keeps only the finds of
+    the turn that scored it highest (:func:`boxes.best_source`), then duplicates are fused as by :func:`fused`."""
+    return fused([best_source(list(turns), TURN_IOU)])
 
 
 def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -105,7 +112,8 @@ class Reoriented(Detector):
 
     ``upright`` runs on the image as it is; a cheaper ``probe`` runs on each quarter turn of it, and where a probe finds
     more faces scoring at least ``confident`` than ``upright`` did, that turn is how the photo (or part of it) stands:
-    ``upright`` runs on it in place of the probe. All faces found are kept, duplicates fused.
+    ``upright`` runs on it in place of the probe. All faces found are kept, each in the orientation that scored it
+    highest (:func:`fused_turns`).
     """
 
     def __init__(self, upright: Detector, probe: Detector, confident: float) -> None:
@@ -121,7 +129,7 @@ class Reoriented(Detector):
                 probed = Turned(self.upright, turns).detect(image)
                 chosen.append(turns)
             found.append(probed)
-        return fused(found), tuple(chosen)
+        return fused_turns(found), tuple(chosen)
 
     def _detect(self, image: np.ndarray) -> Detections:
         return self.search(image)[0]
@@ -146,7 +154,7 @@ class ReorientedClip(Detector):
             found, self.turns = self.reoriented.search(image)
             return found
         upright = self.reoriented.upright
-        return fused([upright.detect(image), *(Turned(upright, turns).detect(image) for turns in self.turns)])
+        return fused_turns([upright.detect(image), *(Turned(upright, turns).detect(image) for turns in self.turns)])
 
 
 class Alternating(Detector):

@@ -1,7 +1,7 @@
 import numpy as np
 
 from deepanon.detection import Detections
-from deepanon.detection.boxes import clusters, merge_contained, fuse, iou, ios, nms
+from deepanon.detection.boxes import best_source, clusters, merge_contained, fuse, iou, ios, nms
 
 
 def naive_iou(a, b) -> float:
@@ -85,6 +85,18 @@ def test_fuse_merges_duplicates_into_their_enclosing_box():
     np.testing.assert_array_equal(fused.landmarks[0], landmarks[1])  # predicted landmarks win over estimated
     assert fused.landmarks_estimated.tolist() == [False, True]
     np.testing.assert_allclose(fused.landmarks[1], Detections.from_boxes(boxes[2:], scores[2:]).landmarks[0])
+
+
+def test_best_source_keeps_each_face_as_the_part_that_scored_it_highest():
+    upright = Detections.from_boxes(np.array([[0, 0, 10, 13], [50, 50, 60, 60]], np.float32),
+                                    np.array([0.9, 0.4], np.float32))
+    turned = Detections.from_boxes(np.array([[-1.5, 1.5, 11.5, 11.5], [49, 51, 61, 59], [100, 0, 110, 10]], np.float32),
+                                   np.array([0.6, 0.8, 0.7], np.float32))
+    # the tall face: upright scored it higher; the second: the turn did; the third only the turn found
+    kept = best_source([upright, turned], iou_threshold=0.3)
+    np.testing.assert_array_equal(kept.boxes, [[0, 0, 10, 13], [49, 51, 61, 59], [100, 0, 110, 10]])
+    np.testing.assert_array_equal(kept.scores, np.array([0.9, 0.8, 0.7], np.float32))
+    assert len(best_source([Detections.empty(), Detections.empty()], 0.3)) == 0
 
 
 def test_fuse_of_nothing_is_empty():
