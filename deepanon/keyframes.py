@@ -2,10 +2,12 @@
 
 Generating every face of every frame costs most of a video's time, and each generation paints a slightly different
 face, so the painted face flickers. A track's face is therefore generated on a key frame and carried to the frames
-after it: its generated hole, at the same place in a crop of the key's size centred on the current box (the face
-follows the head, not the jitter of the box's size), over the current frame's own pixels around the hole. A new key frame is generated when the face moves
-(a landmark shifts by more than ``max_motion`` of the crop side and ``MIN_MOTION_PX`` image pixels), its crop changes size by more than ``max_scale``,
-its box outgrows the key's hole, or ``hold`` frames have passed.
+after it: its generated hole, in the key's own crop while the current box fits the key's hole (the painted face stands
+still while the head does, whatever the detector's jitter), else at the same place in a crop of the key's size
+centred on the current box (the face follows the head, not the jitter of the box's size), over the current frame's
+own pixels around the hole. A new key frame is generated when the face moves (a landmark shifts by more than
+``max_motion`` of the crop side and ``MIN_MOTION_PX`` image pixels), its crop changes size by more than
+``max_scale``, its box outgrows the key's hole, or ``hold`` frames have passed.
 
 Privacy: every pixel of the current hole comes from the key's generated hole (a hole that is not inside the key's
 generates a new key), so nothing of the key frame's real face is ever carried along. A key's hole is grown by
@@ -15,7 +17,7 @@ or two, fit inside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -55,21 +57,28 @@ class KeyFaces:
 
     def reusable(self, track: int, crop: FaceCrop, landmarks: np.ndarray, frame: int) -> tuple[KeyFace, FaceCrop] | None:
         """The key face that ``track``'s face in ``frame`` (its crop, its landmarks in image pixels) may carry and
-        the crop to carry it in: the key's crop side, centred where ``crop`` is (the painted face follows the head
-        but not the jitter of the box's size); None when a new face must be generated."""
+        the crop to carry it in: the key's own crop while the face fits it, else one of the key's side centred where
+        ``crop`` is; None when a new face must be generated."""
         key = self.keys.get(track)
         if key is None or not 0 < frame - key.frame < self.hold or key.crop.turns != crop.turns:
             return None
         if not 1 / self.max_scale <= crop.side / key.crop.side <= self.max_scale:
             return None
-        carry = crop.with_side(key.crop.side)
+        for carry in (replace(crop, crop=key.crop.crop), crop.with_side(key.crop.side)):
+            if self.fits(key, carry, landmarks):
+                return key, carry
+        return None
+
+    def fits(self, key: KeyFace, carry: FaceCrop, landmarks: np.ndarray) -> bool:
+        """Whether ``carry`` (the current box in a crop of the key's side) can show ``key``'s face: the box lies in the
+        crop, no landmark moved too far from the key's, and the hole lies inside the key's hole."""
         x0, y0, x1, y1 = carry.box
         if x0 < carry.crop[0] or y0 < carry.crop[1] or x1 > carry.crop[2] or y1 > carry.crop[3]:
-            return None
+            return False
         moved = np.abs(carry.to_crop(landmarks) - key.landmarks).max()
         if moved > max(self.max_motion, MIN_MOTION_PX / carry.side):
-            return None
-        return (key, carry) if np.all(key.crop.certainty()[carry.certainty() == 0] == 0) else None
+            return False
+        return bool(np.all(key.crop.certainty()[carry.certainty() == 0] == 0))
 
     def remember(self, track: int, key: KeyFace) -> None:
         self.keys[track] = key

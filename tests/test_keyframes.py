@@ -124,6 +124,29 @@ def test_a_still_face_is_generated_once_per_hold_and_every_frame_is_covered():
         assert np.array_equal(result.image[outside], frame[outside]), t  # bit-exact elsewhere
 
 
+def test_a_face_whose_box_jitters_inside_the_keys_hole_is_shown_unmoved():
+    class NoiseGenerator(CountingGenerator):
+        """Paints each hole with noise: a carried face shifted by a pixel would not match its key."""
+
+        def __call__(self, crops, certainty, keypoints, latents):
+            out = crops.copy()
+            for n in range(len(crops)):
+                self.faces += 1
+                hole = certainty[n] == 0
+                out[n][hole] = np.random.default_rng(self.faces).integers(0, 255, (int(hole.sum()), 3))
+            return out
+
+    generator, keys = NoiseGenerator(), KeyFaces(4)
+    replacer = FaceReplacer(generator, expand=2.0)
+    boxes = [[50 + t % 2, 30 + t % 2, 90 + t % 2, 80] for t in range(4)]  # 1 px jitter, inside the key's grown hole
+    frames = [np.random.default_rng(t).integers(0, 255, (120, 160, 3), dtype=np.uint8) for t in range(4)]
+    results = replacer.anonymize(frames, [face_at(b) for b in boxes], None, [[0]] * 4, keys)
+    assert generator.faces == 1
+    inner = (slice(35, 75), slice(55, 85))  # inside every frame's box, clear of the feathered edge
+    for result in results[1:]:
+        assert np.array_equal(result.image[inner], results[0].image[inner])
+
+
 def test_a_face_that_turns_is_generated_on_every_frame_and_one_that_slides_is_carried():
     def turning(t):  # the nose and mouth move 5 px a frame (of a 100 px crop) inside a still box: the head turns
         points = np.array([[60, 45], [80, 45], [70 + 5 * t, 55], [62 + 5 * t, 65], [78 + 5 * t, 65]], np.float32)
