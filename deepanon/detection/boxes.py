@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
-from torchvision.ops import nms as tv_nms
 
 from deepanon.detection.types import Detections, landmarks_from_box
 
@@ -24,9 +21,10 @@ def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4), (M, 4) -> (N, M) intersection over union in [0, 1] (``torchvision.ops.box_iou``; 0 where both boxes
-    are empty)."""
-    return torch.nan_to_num(box_iou(torch.as_tensor(a), torch.as_tensor(b)), nan=0.0).numpy()
+    """(N, 4), (M, 4) -> (N, M) intersection over union in [0, 1] (0 where both boxes are empty)."""
+    inter = intersection(a, b)
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -37,9 +35,18 @@ def ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """int64 indices of the boxes kept by greedy non-maximum suppression (``torchvision.ops.nms``: a box goes when its
-    IoU with a higher-scoring kept box is above ``iou_threshold``), in descending score order, ties in index order."""
-    return tv_nms(torch.as_tensor(boxes), torch.as_tensor(scores), iou_threshold).numpy()
+    """int64 indices of the boxes kept by greedy non-maximum suppression (a box goes when its IoU with a
+    higher-scoring kept box is above ``iou_threshold``), in descending score order, ties in index order.
+
+    NumPy rather than ``torchvision.ops``: importing torchvision's ops loads torch's compiler stack, 170 MiB of every
+    run's memory (benchmarks/NOTES.md)."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    kept: list[int] = []
+    while order.size:
+        best, order = order[0], order[1:]
+        kept.append(int(best))
+        order = order[iou(boxes[best : best + 1], boxes[order])[0] <= iou_threshold]
+    return np.array(kept, np.int64)
 
 
 def clusters(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[np.ndarray]:

@@ -16,6 +16,9 @@ from deepanon.detection.types import Detections
 
 FUSE_IOU = 0.4  # duplicates of one face found by several passes
 TURN_IOU = 0.3  # one face found on several quarter turns (benchmarks/rotation_gates.py)
+# The largest input of one CenterFace run: its activations take ~200 MiB at 1024 px a side against ~420 MiB at 1536,
+# in the same time and with the same recall on the WIDER photos (benchmarks/NOTES.md).
+TILE = 1024
 
 
 def fused(parts: Sequence[Detections]) -> Detections:
@@ -50,7 +53,7 @@ class Tiled(Detector):
     are not looked at (an overview, left to the other passes on small images).
     """
 
-    def __init__(self, inner: Detector, scale: float = 1.0, tile: int = 1536, overlap: int = 128,
+    def __init__(self, inner: Detector, scale: float = 1.0, tile: int = TILE, overlap: int = 128,
                  max_side: int | None = None, skip_up_to: int = 0) -> None:
         self.inner, self.scale, self.tile, self.overlap, self.max_side = inner, scale, tile, overlap, max_side
         self.skip_up_to = skip_up_to

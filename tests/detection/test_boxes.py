@@ -72,6 +72,19 @@ def test_nms_keeps_best_of_each_overlapping_group():
     assert nms(boxes, scores, 0.95).tolist() == [1, 2, 3, 0]
 
 
+def test_nms_equals_a_naive_greedy_loop_on_random_boxes():
+    rng = np.random.default_rng(3)
+    corners = rng.uniform(0, 100, (200, 2)).astype(np.float32)
+    boxes = np.concatenate([corners, corners + rng.uniform(1, 30, (200, 2)).astype(np.float32)], 1)
+    scores = rng.choice([0.3, 0.5, 0.7, 0.9], 200).astype(np.float32)  # many ties
+    for threshold in (0.1, 0.3, 0.5):
+        kept = []
+        for i in sorted(range(200), key=lambda i: -scores[i]):  # sorted() is stable: ties in index order
+            if all(iou(boxes[i : i + 1], boxes[k : k + 1])[0, 0] <= threshold for k in kept):
+                kept.append(i)
+        assert nms(boxes, scores, threshold).tolist() == kept
+
+
 def test_fuse_merges_duplicates_into_their_enclosing_box():
     boxes = np.array([[0, 0, 10, 10], [2, 0, 12, 10], [100, 100, 110, 110]], np.float32)
     scores = np.array([0.75, 0.25, 0.5], np.float32)

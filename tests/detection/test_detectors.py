@@ -79,7 +79,8 @@ def test_rejects_anything_but_uint8_rgb(image):
 def test_face_in_a_large_frame_is_found_through_tiles():
     image, face = photos()["astronaut"]
     frame = np.zeros((1600, 3000, 3), np.uint8)
-    # at scale 1.3 the frame is 3900 px wide: tiles [0, 1536), [1182, 2718), ...; the face spans 1495-1612 there
+    # at scale 1.3 the frame is 3900 px wide: tiles [0, 883), [754, 1637), [1508, 2391), ...; the face spans
+    # 1261-1927 there, cut by two tile edges
     frame[900:1412, 970:1482] = image
     found = create_detector(DetectorName.FAST, threads=1).detect(frame)
     assert len(found) == 1
