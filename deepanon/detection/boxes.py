@@ -72,6 +72,8 @@ def best_source(parts: list[Detections], iou_threshold: float) -> Detections:
 
     Parts are views of one image that disagree on a face's shape, such as its quarter turns: a face's box in the wrong
     orientation has the other aspect ratio, and fusing it with the right one would give a box too large for either.
+    The finds dropped may reach past the kept ones (the wrong orientation's box is wider than the face): the kept box
+    is the face's box as the most confident view sees it, not the union of every view's.
     """
     found = Detections.concatenate(parts)
     if len(found) == 0:

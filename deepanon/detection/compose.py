@@ -15,7 +15,6 @@ from deepanon.detection.tiling import cut_by_tile, merge_tiles, tiles
 from deepanon.detection.types import Detections
 
 FUSE_IOU = 0.4  # duplicates of one face found by several passes
-TURN_IOU = 0.3  # one face found on several quarter turns (benchmarks/rotation_gates.py)
 # The largest input of one CenterFace run: its activations take ~200 MiB at 1024 px a side against ~420 MiB at 1536,
 # in the same time and with the same recall on the WIDER photos (benchmarks/NOTES.md).
 TILE = 1024
@@ -29,8 +28,9 @@ def fused(parts: Sequence[Detections]) -> Detections:
 
 def fused_turns(turns: Sequence[Detections]) -> Detections:
     """The faces found on several quarter turns of one image: a face found on more than one keeps only the finds of
-    the turn that scored it highest (:func:`boxes.best_source`), then duplicates are fused as by :func:`fused`."""
-    return fused([best_source(list(turns), TURN_IOU)])
+    the turn that scored it highest (:func:`boxes.best_source`, at the IoU that makes duplicates), then duplicates
+    are fused as by :func:`fused`."""
+    return fused([best_source(list(turns), FUSE_IOU)])
 
 
 def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -110,6 +110,10 @@ def test_best_source_keeps_each_face_as_the_part_that_scored_it_highest():
     np.testing.assert_array_equal(kept.boxes, [[0, 0, 10, 13], [49, 51, 61, 59], [100, 0, 110, 10]])
     np.testing.assert_array_equal(kept.scores, np.array([0.9, 0.8, 0.7], np.float32))
     assert len(best_source([Detections.empty(), Detections.empty()], 0.3)) == 0
+    # a neighbour found only by the other part, overlapping the first face below the threshold, is another face: kept
+    neighbour = Detections.from_boxes(np.array([[5, 0, 15, 10]], np.float32), np.array([0.8], np.float32))
+    kept = best_source([upright[:1], neighbour], iou_threshold=0.4)  # IoU 0.33
+    assert len(kept) == 2
 
 
 def test_fuse_of_nothing_is_empty():
