@@ -32,8 +32,8 @@ from deepanon.prepare import DEFAULT_EXPAND, prepare_split, source_photos
 from deepanon.pipeline import Precision, Replacement
 from deepanon.report import BoxesFile, FileReport, payload
 from deepanon.runner import (
-    Job, anonymize_image, anonymize_video, check_plan, detect_image, detect_video, find_inputs, guarded,
-    plan_outputs, writable_folder,
+    Job, anonymize_images, anonymize_video, check_plan, detect_image, detect_video, find_inputs, groups,
+    guarded, plan_outputs, writable_folder,
 )
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
@@ -197,8 +197,12 @@ def name_list(items: list, shown: int = 20) -> str:
 
 
 def run_job(run: Run, job: Job, overwrite: bool, work: Callable[[], FileReport]) -> None:
-    """Run one file's job (see :func:`deepanon.runner.guarded`); a failed file's one-line error joins the summary."""
-    report = guarded(job, work, check_output=not run.detect_only, overwrite=overwrite)
+    """Run one file's job (see :func:`deepanon.runner.guarded`) and keep its report."""
+    keep(run, guarded(job, work, check_output=not run.detect_only, overwrite=overwrite))
+
+
+def keep(run: Run, report: FileReport) -> None:
+    """Keep a finished file's report; a failed file's one-line error joins the summary."""
     if report.error is not None:
         run.errors.append(report.error)
     run.reports.append(report)
@@ -295,13 +299,16 @@ def image(paths, output, weights, replacement, detector, threshold, seed, trunca
                        seed=seed, truncation=truncation, device=device, batch_size=batch_size, precision=precision,
                        compile=compile_generator)
         task = progress.add_task("images", total=len(run.jobs), rate="")
-        for job in run.jobs:
-            if detect_only:
+        if detect_only:
+            for job in run.jobs:
                 run_job(run, job, overwrite, lambda job=job: detect_image(job, worker))
-            else:
-                run_job(run, job, overwrite,
-                        lambda job=job: anonymize_image(job, worker, boxes=boxes, keep_metadata=keep_metadata))
-            progress.advance(task)
+                progress.advance(task)
+        else:
+            for group in groups(run.jobs, worker.files_per_call):
+                for report in anonymize_images(group, worker, boxes=boxes, keep_metadata=keep_metadata,
+                                               overwrite=overwrite):
+                    keep(run, report)
+                    progress.advance(task)
     finish(run)
 
 

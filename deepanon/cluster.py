@@ -1,12 +1,14 @@
 """Many machines: the same image jobs as the local path, spread over Ray Data workers (``deepanon image SRC -o DST
 --ray [ADDRESS]``), resumable.
 
-Each worker is a Ray Data map actor that loads the model once and runs the local path's :func:`anonymize_image` on
-the files it is given, so the outputs, reports and fail-closed rules are the local path's, bit for bit. Every
-finished file leaves a journal entry (its report, written atomically after its output): a rerun skips the files
-whose entry and output both exist and redoes the rest, so a crash, a killed worker or a stopped run loses at most
-the files in progress, and never leaves a partial output (outputs are atomic as everywhere). The journal folder
-must be on storage that the driver and every worker see, as the inputs and outputs must.
+Each worker is a Ray Data map actor that loads the model once and runs the local path's :func:`anonymize_images` on
+the groups of files it is given: the driver cuts the files into the local path's groups (as many photos as one
+generator batch holds faces: 1-2 on a CPU worker, 16 on a GPU one), so the outputs, reports and fail-closed rules
+are the local path's, bit for bit. When the cluster has GPUs (and ``--device`` is not ``cpu``) each worker takes one.
+Every finished file leaves a journal entry (its report, written atomically after its output): a rerun skips the
+files whose entry and output both exist and redoes the rest, so a crash, a killed worker or a stopped run loses at
+most the groups in progress, and never leaves a partial output (outputs are atomic as everywhere). The journal
+folder must be on storage that the driver and every worker see, as the inputs and outputs must.
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from deepanon.api import Anonymizer, SetupError
+from deepanon.api import Anonymizer, SetupError, files_per_call
 from deepanon.files import atomic_write, partial_files
+from deepanon.pipeline import Precision, default_batch_size
+from deepanon.models.precision import autocast_dtype
 from deepanon.report import FileReport
-from deepanon.runner import Job, anonymize_image, guarded
+from deepanon.runner import Job, anonymize_images, groups
 
-FILES_PER_CALL = 1  # files a worker takes at a time: each file's report reaches the driver as soon as it is done
 JOURNAL_SUFFIX = ".deepanon-journal"
 
 
@@ -53,7 +58,7 @@ def finished(journal: Path, job: Job) -> FileReport | None:
 
 
 class FileWorker:
-    """A Ray Data map actor: builds the :class:`Anonymizer` once, then anonymizes the files of each batch."""
+    """A Ray Data map actor: builds the :class:`Anonymizer` once, then anonymizes each group of files it is given."""
 
     def __init__(self, options: dict[str, Any], journal: str, keep_metadata: bool, overwrite: bool,
                  threads: int) -> None:
@@ -65,16 +70,43 @@ class FileWorker:
         self.keep_metadata, self.overwrite = keep_metadata, overwrite
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        reports = []
-        for source, target in zip(batch["source"], batch["target"], strict=True):
-            job = Job(Path(str(source)), Path(str(target)))
-            report = guarded(job, lambda job=job: anonymize_image(job, self.anonymizer, keep_metadata=self.keep_metadata),
-                             overwrite=self.overwrite)
-            text = json.dumps(report.to_dict())
-            if report.ok:
-                atomic_write(journal_entry(self.journal, job), lambda tmp, text=text: tmp.write_text(text))
-            reports.append(text)
-        return {"index": batch["index"], "report": reports}
+        done = []
+        for group in batch["group"]:
+            indices, jobs = zip(*((i, Job(Path(source), Path(target))) for i, source, target in json.loads(str(group))))
+            reports = anonymize_images(jobs, self.anonymizer, keep_metadata=self.keep_metadata,
+                                       overwrite=self.overwrite)
+            for job, report in zip(jobs, reports, strict=True):
+                if report.ok:
+                    text = json.dumps(report.to_dict())
+                    atomic_write(journal_entry(self.journal, job), lambda tmp, text=text: tmp.write_text(text))
+            done.append(json.dumps([[i, report.to_dict()] for i, report in zip(indices, reports, strict=True)]))
+        return {"reports": done}
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How many map actors, and what each takes: CPUs (its torch threads), GPUs (0 or 1), files per call."""
+
+    actors: int
+    cpus: int
+    gpus: int
+    files_per_call: int
+
+
+def plan_workers(resources: dict[str, float], options: dict[str, Any], workers: int | None, files: int) -> WorkerPlan:
+    """One actor per GPU when the cluster has GPUs and ``options`` do not ask for the CPU, else one per CPU
+    (``workers`` overrides either); each actor's files per call as its :class:`Anonymizer` will have them."""
+    cpus = int(resources.get("CPU", 1))
+    gpus = int(resources.get("GPU", 0)) if options.get("device", "auto") != "cpu" else 0
+    device = torch.device("cuda" if gpus else "cpu")
+    batch_size = options.get("batch_size") or default_batch_size(
+        device, None if gpus else autocast_dtype(Precision(options.get("precision", Precision.AUTO)), device),
+        bool(options.get("compile")))
+    per_call = files_per_call(batch_size if options.get("replacement", "generate") == "generate" else None)
+    actors = max(1, min(workers or gpus or cpus, -(-files // per_call)))
+    if gpus:
+        actors = min(actors, gpus)  # one GPU each
+    return WorkerPlan(actors, max(1, cpus // actors), 1 if gpus else 0, per_call)
 
 
 def remove_partials(jobs: list[Job]) -> None:
@@ -114,19 +146,19 @@ def anonymize_on_ray(jobs: list[Job], options: dict[str, Any], *, address: str |
         context.enable_progress_bars = False
         context.print_on_execution_start = False
         try:
-            cpus = int(ray.cluster_resources().get("CPU", 1))
-            actors = max(1, min(workers or cpus, len(todo)))
-            threads = max(1, cpus // actors)
-            items = [{"index": i, "source": str(jobs[i].source), "target": str(jobs[i].target)} for i in todo]
+            plan = plan_workers(ray.cluster_resources(), options, workers, len(todo))
+            items = [{"group": json.dumps([[i, str(jobs[i].source), str(jobs[i].target)] for i in group])}
+                     for group in groups(todo, plan.files_per_call)]
             results = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-                FileWorker, batch_size=FILES_PER_CALL, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
-                num_cpus=threads, fn_constructor_kwargs={"options": options, "journal": str(journal),
-                                                         "keep_metadata": keep_metadata, "overwrite": overwrite,
-                                                         "threads": threads})
+                FileWorker, batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan.actors),
+                num_cpus=plan.cpus, num_gpus=plan.gpus,
+                fn_constructor_kwargs={"options": options, "journal": str(journal), "keep_metadata": keep_metadata,
+                                       "overwrite": overwrite, "threads": plan.cpus})
             for row in results.iter_rows():
-                reports[int(row["index"])] = FileReport(**json.loads(row["report"]))
-                if on_file is not None:
-                    on_file()
+                for i, report in json.loads(row["reports"]):
+                    reports[i] = FileReport(**report)
+                    if on_file is not None:
+                        on_file()
         finally:
             ray.shutdown()
             remove_partials(jobs)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from deepanon.api import BATCH_FRAMES, Anonymizer, FaceFinder, given_faces
 from deepanon.keyframes import HOLD_FRAMES
 from deepanon.detection import Detections
 from deepanon.files import InputError, walk_files
-from deepanon.images import output_format, read_image, write_image
+from deepanon.images import LoadedImage, output_format, read_image, write_image
 from deepanon.pipeline import FaceRecord
 from deepanon.report import BoxesFile, FileReport
 from deepanon.streaming import prefetched
@@ -149,10 +150,18 @@ def guarded(job: Job, work: Callable[[], FileReport], *, check_output: bool = Tr
         if check_output:
             check_target(job, overwrite)
         return work()
-    except (InputError, OSError) as err:
-        message = str(err) if isinstance(err, InputError) else f"{job.source}: {err}"
     except Exception as err:  # noqa: BLE001 - a bug hit by one file is that file's error, never a traceback
-        log.debug("unexpected error on %s", job.source, exc_info=True)
+        return failed(job, err)
+
+
+def failed(job: Job, err: Exception) -> FileReport:
+    """The failed report of ``job``: an input or OS error in one line, anything else as an unexpected error."""
+    if isinstance(err, InputError):
+        message = str(err)
+    elif isinstance(err, OSError):
+        message = f"{job.source}: {err}"
+    else:
+        log.debug("unexpected error on %s", job.source, exc_info=err)
         message = f"{job.source}: unexpected error ({type(err).__name__}: {err}); nothing written (-v for details)"
     return FileReport(str(job.source), error=message)
 
@@ -196,17 +205,46 @@ def detect_image(job: Job, finder: FaceFinder) -> FileReport:
     return report
 
 
-def anonymize_image(job: Job, anonymizer: Anonymizer, *, boxes: BoxesFile | None = None,
-                    keep_metadata: bool = False) -> FileReport:
-    """Read, detect (or take the faces ``boxes`` lists for this file), replace every face, write atomically (and the
-    before | after picture to ``job.compare``). Raises ``InputError`` for unusable inputs."""
-    report = FileReport(str(job.source))
-    output_format(job.target)
-    given = boxes.image_faces(job.source) if boxes is not None else None
-    image = read_image(job.source)
-    faces = given or given_faces(_detections_or_fail(anonymizer.finder, job, image.pixels))
-    pixels, records = anonymizer.anonymize(image.pixels, faces)
-    if job.compare is not None:  # written first and removed again if the output fails: a failed file leaves nothing
+def groups(jobs: Sequence[Job], size: int) -> Iterator[list[Job]]:
+    """The jobs in consecutive groups of ``size`` (the last one shorter): the photos anonymized together."""
+    for start in range(0, len(jobs), size):
+        yield list(jobs[start:start + size])
+
+
+def anonymize_images(jobs: Sequence[Job], anonymizer: Anonymizer, *, boxes: BoxesFile | None = None,
+                     keep_metadata: bool = False, overwrite: bool = False) -> list[FileReport]:
+    """Read each photo and find its faces (or take those ``boxes`` lists for it), replace the faces of all of them
+    together (:meth:`Anonymizer.anonymize_many`), write each atomically (and its before | after picture to
+    ``job.compare``). One report per job, in order: a file's problem is that file's failed report (see
+    :func:`guarded`), the others go on."""
+    found: dict[int, tuple[LoadedImage, tuple[Detections, np.ndarray]]] = {}
+
+    def read(n: int) -> FileReport:
+        job = jobs[n]
+        output_format(job.target)
+        given = boxes.image_faces(job.source) if boxes is not None else None
+        image = read_image(job.source)
+        found[n] = image, given or given_faces(_detections_or_fail(anonymizer.finder, job, image.pixels))
+        return FileReport(str(job.source))
+
+    reports = [guarded(job, lambda n=n: read(n), overwrite=overwrite) for n, job in enumerate(jobs)]
+    ready = sorted(found)
+    try:
+        results = anonymizer.anonymize_many([found[n][0].pixels for n in ready], [found[n][1] for n in ready])
+    except Exception as err:  # noqa: BLE001 - nothing is written for these files; each reports the error
+        return [failed(jobs[n], err) if n in found else reports[n] for n in range(len(jobs))]
+    for n, (pixels, records) in zip(ready, results, strict=True):
+        image, (_, ids) = found[n]
+        reports[n] = guarded(jobs[n], partial(write_result, jobs[n], image, pixels, records, ids, keep_metadata),
+                             check_output=False)
+    return reports
+
+
+def write_result(job: Job, image: LoadedImage, pixels: np.ndarray, records: list[dict], ids: np.ndarray,
+                 keep_metadata: bool) -> FileReport:
+    """Write the anonymized ``pixels`` of ``image`` to ``job.target`` (and the before | after picture first: removed
+    again if the output fails, so a failed file leaves nothing); its report."""
+    if job.compare is not None:
         writable_folder(job.compare.parent, "compare folder")
         write_image(job.compare, side_by_side(image.pixels, pixels))
     try:
@@ -215,8 +253,8 @@ def anonymize_image(job: Job, anonymizer: Anonymizer, *, boxes: BoxesFile | None
         if job.compare is not None:
             job.compare.unlink(missing_ok=True)
         raise
-    report.output = str(job.target)
-    report.add_frame(records, faces[1], len(records))
+    report = FileReport(str(job.source), output=str(job.target))
+    report.add_frame(records, ids, len(records))
     return report
 
 

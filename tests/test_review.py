@@ -182,3 +182,45 @@ def test_ctrl_c_while_the_model_loads_is_the_usual_interrupted_summary(tmp_path,
 def test_an_unknown_detector_name_is_a_setup_error():
     with pytest.raises(SetupError, match="not a valid DetectorName"):
         FaceFinder("nonesuch")
+
+
+def test_photos_anonymized_together_get_the_faces_they_get_alone(astronaut, grace_hopper, weights):
+    """One face per photo, batches of 1 in fp32: grouping changes nothing; batches of 2: the same latents (a face
+    differs from its lone run only by the batch's rounding) and the same records."""
+    photos = [astronaut, grace_hopper, astronaut[:, ::-1].copy()]
+    for batch_size, tolerance in ((1, 0), (2, 3)):
+        anonymizer = Anonymizer(weights, detector="centerface", turned=False, seed=5, precision="fp32",
+                                batch_size=batch_size)
+        assert anonymizer.files_per_call == batch_size
+        together = anonymizer.anonymize_many(photos)
+        alone = [anonymizer.anonymize(photo) for photo in photos]
+        for (image, faces), (image_alone, faces_alone), photo in zip(together, alone, photos, strict=True):
+            assert faces == faces_alone and len(faces) == 1
+            assert np.abs(image.astype(int) - image_alone).max() <= tolerance
+            assert (image != photo).any()
+    other_seed = Anonymizer(weights, detector="centerface", turned=False, seed=6, precision="fp32", batch_size=1)
+    assert (other_seed.anonymize_many(photos)[1][0] != together[1][0]).any()  # the seed reaches every photo
+
+
+def test_a_folder_is_anonymized_in_groups_and_a_bad_file_fails_alone(astronaut, grace_hopper, weights, tmp_path):
+    """Files per generator call = the batch size (4 here): a corrupt file inside a group is one error line, its
+    group's other photos are written exactly as when each runs alone."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, pixels in (("a", astronaut), ("b", grace_hopper), ("d", astronaut[:, ::-1])):
+        Image.fromarray(np.ascontiguousarray(pixels)).save(src / f"{name}.png")
+    (src / "c.png").write_bytes(b"not a picture")
+    common = ["--quiet", "--detector", "centerface", "--upright-only", "--seed", "3", "--precision", "fp32",
+              "--weights", weights]
+    grouped = invoke("image", *common, "--batch-size", "4", src, "-o", tmp_path / "grouped/", "--report",
+                     tmp_path / "grouped.json")
+    assert grouped.exit_code == 1 and "c.png: not a readable image" in grouped.output
+    alone = invoke("image", *common, "--batch-size", "1", src, "-o", tmp_path / "alone/")
+    assert alone.exit_code == 1
+    for name in "abd":
+        a = np.asarray(Image.open(tmp_path / "grouped" / f"{name}.png"), int)
+        b = np.asarray(Image.open(tmp_path / "alone" / f"{name}.png"), int)
+        assert np.abs(a - b).max() <= 3 and (a != np.asarray(Image.open(src / f"{name}.png"))).any()
+    files = json.loads((tmp_path / "grouped.json").read_text())["files"]
+    assert [f["faces_generated"] for f in files if f["error"] is None] == [1, 1, 1]
+    assert not (tmp_path / "grouped" / "c.png").exists()
