@@ -204,10 +204,10 @@ class Anonymizer:
                        boxes: Sequence[GivenFaces | None] | None = None) -> list[tuple[np.ndarray, list[dict]]]:
         """:meth:`anonymize` for several photos at once, their faces in shared generator batches (faster where a
         batch holds more faces than one photo has). ``boxes``: per photo, as in :meth:`anonymize`. A face's latent
-        does not depend on the other photos; its pixels can differ in the last bits from a run alone, as a batch's
-        size can change the rounding."""
+        does not depend on the other photos; its pixels can differ by a few levels from a run alone, as a batch's
+        size can change the rounding (bf16)."""
         found = [given_faces(self.finder.detect(image) if given is None else given)
-                 for image, given in zip(images, boxes or [None] * len(images), strict=True)]
+                 for image, given in zip(images, [None] * len(images) if boxes is None else boxes, strict=True)]
         results = self.replacer.anonymize(images, [detections for detections, _ in found],
                                           [self.seeds(ids) for _, ids in found])
         return [(result.image, [face.to_dict() for face in result.faces]) for result in results]

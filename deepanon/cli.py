@@ -269,7 +269,8 @@ def build(detect_only: bool, threads: int | None, detector: str, threshold: floa
               help="Spread the files over Ray Data workers: alone, Ray on this machine; with an address (auto, "
                    "ray://host:10001), that cluster. Needs -o and pip install 'deepanon[cluster]'. Resumable: a rerun "
                    "skips the files already done (see --journal).")
-@click.option("--workers", type=click.IntRange(1), default=None, help="With --ray: worker processes (default: one per CPU).")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="With --ray: worker processes (default: one per GPU when the cluster has GPUs, else one per CPU).")
 @click.option("--journal", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With --ray: folder of per-file reports that makes reruns resume (default: <output>.deepanon-journal beside the output folder).")
 def image(paths, output, weights, replacement, detector, threshold, seed, truncation, device, batch_size, precision, compile_generator, threads, report_path, detect_only, boxes_path, overwrite, quiet, keep_metadata, compare, turned, ray_address, workers, journal) -> None:
@@ -288,6 +289,8 @@ def image(paths, output, weights, replacement, detector, threshold, seed, trunca
         if output is None or detect_only or boxes_path is not None or compare is not None:
             raise click.UsageError("--ray writes a mirrored output tree: give -o DST; not with --detect-only, --boxes "
                                    "or --compare")
+        if device.startswith("cuda:"):
+            raise click.UsageError("with --ray each worker takes one GPU of its own: --device cuda or auto")
         options = dict(weights=weights, replacement=replacement, detector=detector, threshold=threshold,
                        turned=turned, seed=seed, truncation=truncation, device=device, batch_size=batch_size,
                        precision=precision, compile=compile_generator)

@@ -4,11 +4,13 @@
 Each worker is a Ray Data map actor that loads the model once and runs the local path's :func:`anonymize_images` on
 the groups of files it is given: the driver cuts the files into the local path's groups (as many photos as one
 generator batch holds faces: 1-2 on a CPU worker, 16 on a GPU one), so the outputs, reports and fail-closed rules
-are the local path's, bit for bit. When the cluster has GPUs (and ``--device`` is not ``cpu``) each worker takes one.
-Every finished file leaves a journal entry (its report, written atomically after its output): a rerun skips the
-files whose entry and output both exist and redoes the rest, so a crash, a killed worker or a stopped run loses at
-most the groups in progress, and never leaves a partial output (outputs are atomic as everywhere). The journal
-folder must be on storage that the driver and every worker see, as the inputs and outputs must.
+are the local path's, bit for bit (the driver sizes the groups for its own kind of CPU: workers on CPUs of another
+kind still anonymize every face, their pixels may differ in rounding). When the cluster has GPUs (and ``--device``
+is not ``cpu``) each worker takes one. Every finished file leaves a journal entry (its report, written atomically
+after its output): a rerun skips the groups whose files all have their entry and output and redoes the others whole,
+so a crash, a killed worker or a stopped run loses at most the groups in progress, and never leaves a partial output
+(outputs are atomic as everywhere). The journal folder must be on storage that the driver and every worker see, as
+the inputs and outputs must.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 
 from deepanon.api import Anonymizer, SetupError, files_per_call
 from deepanon.files import atomic_write, partial_files
-from deepanon.pipeline import Precision, default_batch_size
+from deepanon.pipeline import Precision, Replacement, default_batch_size
 from deepanon.models.precision import autocast_dtype
 from deepanon.report import FileReport
 from deepanon.runner import Job, anonymize_images, groups
@@ -62,10 +64,8 @@ class FileWorker:
 
     def __init__(self, options: dict[str, Any], journal: str, keep_metadata: bool, overwrite: bool,
                  threads: int) -> None:
-        import torch
-
         torch.set_num_threads(threads)
-        self.anonymizer = Anonymizer(**options)
+        self.anonymizer = Anonymizer(**options, detector_threads=threads)
         self.journal = Path(journal)
         self.keep_metadata, self.overwrite = keep_metadata, overwrite
 
@@ -73,8 +73,8 @@ class FileWorker:
         done = []
         for group in batch["group"]:
             indices, jobs = zip(*((i, Job(Path(source), Path(target))) for i, source, target in json.loads(str(group))))
-            reports = anonymize_images(jobs, self.anonymizer, keep_metadata=self.keep_metadata,
-                                       overwrite=self.overwrite)
+            reports = list(anonymize_images(jobs, self.anonymizer, keep_metadata=self.keep_metadata,
+                                            overwrite=self.overwrite))
             for job, report in zip(jobs, reports, strict=True):
                 if report.ok:
                     text = json.dumps(report.to_dict())
@@ -93,20 +93,28 @@ class WorkerPlan:
     files_per_call: int
 
 
-def plan_workers(resources: dict[str, float], options: dict[str, Any], workers: int | None, files: int) -> WorkerPlan:
-    """One actor per GPU when the cluster has GPUs and ``options`` do not ask for the CPU, else one per CPU
-    (``workers`` overrides either); each actor's files per call as its :class:`Anonymizer` will have them."""
-    cpus = int(resources.get("CPU", 1))
-    gpus = int(resources.get("GPU", 0)) if options.get("device", "auto") != "cpu" else 0
-    device = torch.device("cuda" if gpus else "cpu")
+def plan_workers(nodes: list[dict[str, float]], options: dict[str, Any], workers: int | None, files: int) -> WorkerPlan:
+    """Actors for ``files`` photos on a cluster whose alive nodes have ``nodes`` resources (``ray.nodes()``).
+
+    With GPUs (faces generated, ``options`` not asking for the CPU): one actor per GPU (``workers`` may ask for
+    fewer), each with its node's CPUs shared among its GPUs (the leanest node's share, so every actor fits). Else one
+    actor per CPU, or ``workers`` actors sharing the CPUs (at most a node's CPUs each). Never more actors than groups
+    of files; files per call as each actor's :class:`Anonymizer` will have them."""
+    generate = Replacement(options.get("replacement", Replacement.GENERATE)) is Replacement.GENERATE
+    gpu_nodes = [n for n in nodes if n.get("GPU", 0) >= 1] if generate and options.get("device", "auto") != "cpu" else []
+    device = torch.device("cuda" if gpu_nodes else "cpu")
     batch_size = options.get("batch_size") or default_batch_size(
-        device, None if gpus else autocast_dtype(Precision(options.get("precision", Precision.AUTO)), device),
+        device, None if gpu_nodes else autocast_dtype(Precision(options.get("precision", Precision.AUTO)), device),
         bool(options.get("compile")))
-    per_call = files_per_call(batch_size if options.get("replacement", "generate") == "generate" else None)
-    actors = max(1, min(workers or gpus or cpus, -(-files // per_call)))
-    if gpus:
-        actors = min(actors, gpus)  # one GPU each
-    return WorkerPlan(actors, max(1, cpus // actors), 1 if gpus else 0, per_call)
+    per_call = files_per_call(batch_size if generate else None)
+    slots = sum(int(n["GPU"]) for n in gpu_nodes) or sum(int(n.get("CPU", 1)) for n in nodes) or 1
+    actors = min(workers or slots, -(-files // per_call))
+    actors = max(1, min(actors, slots) if gpu_nodes else actors)
+    if gpu_nodes:
+        cpus = min(int(n.get("CPU", 1)) // int(n["GPU"]) for n in gpu_nodes)
+    else:
+        cpus = min(slots // actors, max(int(n.get("CPU", 1)) for n in nodes))
+    return WorkerPlan(actors, max(1, cpus), 1 if gpu_nodes else 0, per_call)
 
 
 def remove_partials(jobs: list[Job]) -> None:
@@ -120,46 +128,53 @@ def remove_partials(jobs: list[Job]) -> None:
 def anonymize_on_ray(jobs: list[Job], options: dict[str, Any], *, address: str | None, workers: int | None,
                      journal: Path, keep_metadata: bool = False, overwrite: bool = False,
                      on_file: Callable[[], None] | None = None) -> tuple[list[FileReport], int]:
-    """Run ``jobs`` on Ray Data: ``address`` None starts Ray on this machine (``workers`` actors, default one per
-    CPU), else joins that cluster (``auto``, ``ray://host:10001``). ``options``: keyword arguments of
-    :class:`Anonymizer`. Returns (the reports in the order of ``jobs``, how many were already done).
-    Raises :class:`SetupError` when Ray is not installed."""
+    """Run ``jobs`` on Ray Data: ``address`` None starts Ray on this machine, else joins that cluster (``auto``,
+    ``ray://host:10001``); actors as :func:`plan_workers` says. ``options``: keyword arguments of
+    :class:`Anonymizer`. A rerun redoes every group of files (the local path's groups of the whole job list) that
+    holds a file not finished before, the whole group, so that its outputs are those of a fresh run. Returns (the
+    reports in the order of ``jobs``, how many were already done). Raises :class:`SetupError` when Ray is not
+    installed."""
     try:
         import ray
     except ImportError as err:
         raise SetupError("--ray needs Ray Data: pip install 'deepanon[cluster]'") from err
     journal.mkdir(parents=True, exist_ok=True)
-    reports: dict[int, FileReport] = {}
-    for i, job in enumerate(jobs):
-        if (report := finished(journal, job)) is not None:
-            reports[i] = report
-            if on_file is not None:
-                on_file()
-    already = len(reports)
-    todo = [i for i in range(len(jobs)) if i not in reports]
+    tick = on_file or (lambda: None)
+    earlier = {i: report for i, job in enumerate(jobs) if (report := finished(journal, job)) is not None}
     remove_partials(jobs)
-    if todo:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                 logging_level=logging.ERROR)
-        context = ray.data.DataContext.get_current()
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # deepanon's own bar counts the files
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
-        try:
-            plan = plan_workers(ray.cluster_resources(), options, workers, len(todo))
-            items = [{"group": json.dumps([[i, str(jobs[i].source), str(jobs[i].target)] for i in group])}
-                     for group in groups(todo, plan.files_per_call)]
-            results = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-                FileWorker, batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan.actors),
-                num_cpus=plan.cpus, num_gpus=plan.gpus,
-                fn_constructor_kwargs={"options": options, "journal": str(journal), "keep_metadata": keep_metadata,
-                                       "overwrite": overwrite, "threads": plan.cpus})
-            for row in results.iter_rows():
-                for i, report in json.loads(row["reports"]):
-                    reports[i] = FileReport(**report)
-                    if on_file is not None:
-                        on_file()
-        finally:
-            ray.shutdown()
-            remove_partials(jobs)
+    if len(earlier) == len(jobs):
+        for _ in jobs:
+            tick()
+        return [earlier[i] for i in range(len(jobs))], len(jobs)
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             logging_level=logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # deepanon's own bar counts the files
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    try:
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        plan = plan_workers(nodes, options, workers, len(jobs) - len(earlier))
+        todo, reports = [], {}
+        for group in groups(range(len(jobs)), plan.files_per_call):
+            if all(i in earlier for i in group):
+                reports.update((i, earlier[i]) for i in group)
+            else:
+                todo.append(group)
+        for _ in reports:
+            tick()
+        already = len(reports)
+        items = [{"group": json.dumps([[i, str(jobs[i].source), str(jobs[i].target)] for i in group])} for group in todo]
+        results = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            FileWorker, batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan.actors),
+            num_cpus=plan.cpus, num_gpus=plan.gpus,
+            fn_constructor_kwargs={"options": options, "journal": str(journal), "keep_metadata": keep_metadata,
+                                   "overwrite": overwrite, "threads": plan.cpus})
+        for row in results.iter_rows():
+            for i, report in json.loads(row["reports"]):
+                reports[i] = FileReport(**report)
+                tick()
+    finally:
+        ray.shutdown()
+        remove_partials(jobs)
     return [reports[i] for i in range(len(jobs))], already

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from deepanon.video import VideoInfo, VideoWriter, probe, read_frames
 log = logging.getLogger(__name__)
 OUTPUT_TAG = "_anonymized"
 COMPARE_TAG = "_compare"
+T = TypeVar("T")
 PREFETCH_FRAMES = 2  # decoded frames waiting for detection
 SHORT_VIDEO_FRACTION = 0.9  # fewer decoded frames than this share of the header's duration × fps: warn
 
@@ -205,17 +207,18 @@ def detect_image(job: Job, finder: FaceFinder) -> FileReport:
     return report
 
 
-def groups(jobs: Sequence[Job], size: int) -> Iterator[list[Job]]:
-    """The jobs in consecutive groups of ``size`` (the last one shorter): the photos anonymized together."""
-    for start in range(0, len(jobs), size):
-        yield list(jobs[start:start + size])
+def groups(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """``items`` in consecutive groups of ``size`` (the last one shorter): the photos anonymized together."""
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
 
 
 def anonymize_images(jobs: Sequence[Job], anonymizer: Anonymizer, *, boxes: BoxesFile | None = None,
-                     keep_metadata: bool = False, overwrite: bool = False) -> list[FileReport]:
+                     keep_metadata: bool = False, overwrite: bool = False) -> Iterator[FileReport]:
     """Read each photo and find its faces (or take those ``boxes`` lists for it), replace the faces of all of them
-    together (:meth:`Anonymizer.anonymize_many`), write each atomically (and its before | after picture to
-    ``job.compare``). One report per job, in order: a file's problem is that file's failed report (see
+    together (:meth:`Anonymizer.anonymize_many`; if that raises, one photo at a time, so that an error stays with
+    its photo), then write each atomically (and its before | after picture to ``job.compare``). Yields one report
+    per job, in order, each as soon as its file is written: a file's problem is that file's failed report (see
     :func:`guarded`), the others go on."""
     found: dict[int, tuple[LoadedImage, tuple[Detections, np.ndarray]]] = {}
 
@@ -227,17 +230,25 @@ def anonymize_images(jobs: Sequence[Job], anonymizer: Anonymizer, *, boxes: Boxe
         found[n] = image, given or given_faces(_detections_or_fail(anonymizer.finder, job, image.pixels))
         return FileReport(str(job.source))
 
-    reports = [guarded(job, lambda n=n: read(n), overwrite=overwrite) for n, job in enumerate(jobs)]
+    reports = [guarded(job, partial(read, n), overwrite=overwrite) for n, job in enumerate(jobs)]
     ready = sorted(found)
-    try:
-        results = anonymizer.anonymize_many([found[n][0].pixels for n in ready], [found[n][1] for n in ready])
-    except Exception as err:  # noqa: BLE001 - nothing is written for these files; each reports the error
-        return [failed(jobs[n], err) if n in found else reports[n] for n in range(len(jobs))]
-    for n, (pixels, records) in zip(ready, results, strict=True):
-        image, (_, ids) = found[n]
-        reports[n] = guarded(jobs[n], partial(write_result, jobs[n], image, pixels, records, ids, keep_metadata),
-                             check_output=False)
-    return reports
+    together = {}
+    if len(ready) > 1:
+        try:
+            together = dict(zip(ready, anonymizer.anonymize_many([found[n][0].pixels for n in ready],
+                                                                 [found[n][1] for n in ready]), strict=True))
+        except Exception:  # noqa: BLE001 - each photo is tried alone below
+            log.debug("anonymizing %d photos together failed; one at a time", len(ready), exc_info=True)
+
+    def finish(n: int) -> FileReport:
+        image, faces = found[n]
+        pixels, records = together.get(n) or anonymizer.anonymize_many([image.pixels], [faces])[0]
+        return write_result(jobs[n], image, pixels, records, faces[1], keep_metadata)
+
+    for n, job in enumerate(jobs):
+        if n in found:
+            reports[n] = guarded(job, partial(finish, n), check_output=False)
+        yield reports[n]
 
 
 def write_result(job: Job, image: LoadedImage, pixels: np.ndarray, records: list[dict], ids: np.ndarray,

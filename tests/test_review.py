@@ -224,3 +224,32 @@ def test_a_folder_is_anonymized_in_groups_and_a_bad_file_fails_alone(astronaut, 
     files = json.loads((tmp_path / "grouped.json").read_text())["files"]
     assert [f["faces_generated"] for f in files if f["error"] is None] == [1, 1, 1]
     assert not (tmp_path / "grouped" / "c.png").exists()
+
+
+def test_a_group_that_fails_together_is_redone_one_photo_at_a_time(astronaut, grace_hopper, weights, tmp_path,
+                                                                     monkeypatch):
+    """An error raised for one photo of a group fails that photo only; each report comes as its file is written."""
+    from deepanon.runner import Job, anonymize_images
+
+    photos = {"a": astronaut, "bad": grace_hopper, "c": astronaut[:, ::-1]}
+    jobs = []
+    for name, pixels in photos.items():
+        Image.fromarray(np.ascontiguousarray(pixels)).save(tmp_path / f"{name}.png")
+        jobs.append(Job(tmp_path / f"{name}.png", tmp_path / "out" / f"{name}.png"))
+    anonymizer = Anonymizer(weights, detector="centerface", turned=False, seed=1, precision="fp32", batch_size=4)
+    alone = [anonymizer.anonymize(pixels)[0] for pixels in photos.values()]
+    replace = anonymizer.replacer.anonymize
+
+    def failing(frames, *args, **kwargs):
+        if any(frame.shape == grace_hopper.shape for frame in frames):
+            raise RuntimeError("boom")
+        return replace(frames, *args, **kwargs)
+
+    monkeypatch.setattr(anonymizer.replacer, "anonymize", failing)
+    reports = anonymize_images(jobs, anonymizer)
+    first = next(reports)
+    assert first.ok and jobs[0].target.is_file() and not jobs[2].target.exists()
+    rest = list(reports)
+    assert "boom" in rest[0].error and not jobs[1].target.exists() and rest[1].ok
+    for job, expected in ((jobs[0], alone[0]), (jobs[2], alone[2])):
+        assert np.array_equal(np.asarray(Image.open(job.target)), expected)
