@@ -6,8 +6,9 @@ Each photo is turned by 0°, 90°, 180° and 270°; the default mode (upright) a
 1.0 (floor 0.5) run once on each turn, timed, and every search rule is then put together from those detections: for a
 photo turned by t, the mode on it, and on each further turn k either the probe or, where the rule fires, the mode
 again. Rules: ``per turn`` (the probe kept everywhere), ``any`` (fires where the probe finds a face scoring at least
-the gate) and ``more`` (fires where the probe finds more faces scoring at least the gate than the mode upright; the
-default's rule). Photos alternate between a tune half (even-numbered) and a report half (odd-numbered): choose on the
+the gate), ``more`` (fires where the probe finds more faces scoring at least the gate than the mode upright) and
+``settled`` (``more``, but no probe at all where the mode finds ``TURN_SETTLED`` sure faces upright; the default's
+rule). Photos alternate between a tune half (even-numbered) and a report half (odd-numbered): choose on the
 first, quote the second. Columns: recall at IoU >= 0.5 of faces of 16 px or more / false positives per photo at each
 turn, the worst turned recall over the upright one, and the detection time of an upright and of a turned photo against
 the mode alone on upright photos.
@@ -27,6 +28,7 @@ from rich.table import Table
 from deepanon.detection import Detections, create_detector
 from deepanon.detection.centerface import CenterFace
 from deepanon.detection.compose import Tiled, Turned, fused_turns
+from deepanon.detection.factory import TURN_CONFIDENT, TURN_PROBE, TURN_SETTLED
 from detection import DEFAULT_DATA, Image, match, read_ground_truth
 from panorama import large_faces
 
@@ -50,12 +52,14 @@ def search(found, turn: int, rule: str, scale: float | None, gate: float | None)
     """What a rule finds in the photo turned by ``turn``, and what it costs."""
     mode, seconds = found["mode", turn]
     parts = [mode]
+    if rule == "settled" and int((mode.scores >= TURN_SETTLED[1]).sum()) >= TURN_SETTLED[0]:
+        return fused_turns(parts), seconds
     confident = int((mode.scores >= gate).sum()) if gate is not None else 0
     for k in (1, 2, 3) if rule != "upright only" else ():
         probe, cost = found[scale, (turn + k) % 4]
         seconds += cost
         hits = int((probe.scores >= gate).sum()) if gate is not None else 0
-        if (rule == "any" and hits > 0) or (rule == "more" and hits > confident):
+        if (rule == "any" and hits > 0) or (rule in ("more", "settled") and hits > confident):
             probe, cost = found["mode", (turn + k) % 4]
             seconds += cost
         parts.append(probe)
@@ -77,6 +81,7 @@ def main() -> None:
     found = [detect_all(photo, upright, probes) for photo in photos]
     rules = [("upright only", None, None), *(("per turn", s, None) for s in PROBE_SCALES)]
     rules += [(rule, s, g) for rule in ("any", "more") for s in PROBE_SCALES for g in GATES]
+    rules.append(("settled", TURN_PROBE[0], TURN_CONFIDENT))
     for half, name in ((0, "tune"), (1, "report")):
         table = Table(title=f"{name} half: {len(photos[half::2])} WIDER photos turned, faces >= 16 px: recall / false "
                             "positives per photo")

@@ -41,6 +41,17 @@ def test_the_full_detector_runs_only_on_turns_where_the_probe_finds_more_than_up
     assert len(found) == 2 and upright.inputs == [(90, 120)]
 
 
+def test_a_photo_with_enough_sure_upright_faces_is_not_searched_for_turns():
+    """Scores are 0.9: two wide 'faces' settle (2, 0.9), so the tall one is not looked for; one wide face does not."""
+    two_wide = draw(90, 160, [(10, 5, 60, 25), (70, 5, 120, 25), (130, 5, 150, 65)])
+    upright, probe = WideRectangles(), WideRectangles()
+    assert len(Reoriented(upright, probe, 0.5, settled=(2, 0.9)).detect(two_wide)) == 2 and probe.inputs == []
+    assert len(Reoriented(upright, probe, 0.5, settled=(2, 0.95)).detect(two_wide)) == 3 and len(probe.inputs) == 3
+    one_wide = draw(90, 160, [(10, 5, 60, 25), (130, 5, 150, 65)])
+    upright, probe = WideRectangles(), WideRectangles()
+    assert len(Reoriented(upright, probe, 0.5, settled=(2, 0.9)).detect(one_wide)) == 2 and len(probe.inputs) == 3
+
+
 @pytest.mark.parametrize("turns", [1, 2, 3])
 def test_quarter_turns_of_a_face_turned_by_np_rot90(astronaut, turns):
     detector = create_detector(turns=True)

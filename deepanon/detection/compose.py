@@ -113,18 +113,22 @@ class Turned(Detector):
 class Reoriented(Detector):
     """Faces of a photo that may be turned sideways or upside down, at little cost for one that is not.
 
-    ``upright`` runs on the image as it is; a cheaper ``probe`` runs on each quarter turn of it, and where a probe finds
-    more faces scoring at least ``confident`` than ``upright`` did, that turn is how the photo (or part of it) stands:
-    ``upright`` runs on it in place of the probe. All faces found are kept, each in the orientation that scored it
-    highest (:func:`fused_turns`).
+    ``upright`` runs on the image as it is; where it finds at least ``settled[0]`` faces scoring ``settled[1]`` or
+    more, the photo stands upright and that is all. Else a cheaper ``probe`` runs on each quarter turn of it, and where
+    a probe finds more faces scoring at least ``confident`` than ``upright`` did, that turn is how the photo (or part
+    of it) stands: ``upright`` runs on it in place of the probe. All faces found are kept, each in the orientation that
+    scored it highest (:func:`fused_turns`).
     """
 
-    def __init__(self, upright: Detector, probe: Detector, confident: float) -> None:
-        self.upright, self.probe, self.confident = upright, probe, confident
+    def __init__(self, upright: Detector, probe: Detector, confident: float,
+                 settled: tuple[int, float] | None = None) -> None:
+        self.upright, self.probe, self.confident, self.settled = upright, probe, confident, settled
 
     def search(self, image: np.ndarray) -> tuple[Detections, tuple[int, ...]]:
         """The faces found, and the turns on which the full detector ran."""
         found = [self.upright.detect(image)]
+        if self.settled is not None and int((found[0].scores >= self.settled[1]).sum()) >= self.settled[0]:
+            return found[0], ()
         upright_count, chosen = int((found[0].scores >= self.confident).sum()), []
         for turns in (1, 2, 3):
             probed = Turned(self.probe, turns).detect(image)

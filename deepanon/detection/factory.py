@@ -44,12 +44,13 @@ OVERVIEW_SIDE, OVERVIEW_FLOOR = 640, 0.5
 # every frame in full by benchmarks/video_detection.py (benchmarks/NOTES.md).
 CLIP_FULL_EVERY = 3
 # With ``turns``, every CenterFace mode also looks for photos turned by 90°, 180° and 270° (scanned or saved sideways
-# or upside down): a probe pass at (scale, lowest threshold) on each turn, and the whole mode on a turn where the probe
-# finds more faces scoring at least TURN_CONFIDENT than the mode finds upright (``compose.Reoriented``). Chosen on
-# half of the WIDER photos turned those ways and reported on the other half (benchmarks/rotation_gates.py,
-# benchmarks/NOTES.md).
+# or upside down), unless the mode finds at least TURN_SETTLED = (count, score) faces upright: a probe pass at
+# (scale, lowest threshold) on each turn, and the whole mode on a turn where the probe finds more faces scoring at
+# least TURN_CONFIDENT than the mode finds upright (``compose.Reoriented``). Chosen on half of the WIDER photos turned
+# those ways and reported on the other half (benchmarks/rotation_gates.py, benchmarks/NOTES.md).
 TURN_PROBE = (0.7, 0.5)
 TURN_CONFIDENT = 0.5
+TURN_SETTLED = (2, 0.9)
 
 DEFAULT_THRESHOLD: dict[DetectorName, float] = {
     DetectorName.FAST: 0.25,
@@ -91,4 +92,5 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
     if not turns:
         return upright
     probe_scale, probe_floor = TURN_PROBE
-    return Reoriented(upright, Tiled(CenterFace(max(threshold, probe_floor), threads), probe_scale), TURN_CONFIDENT)
+    return Reoriented(upright, Tiled(CenterFace(max(threshold, probe_floor), threads), probe_scale), TURN_CONFIDENT,
+                      TURN_SETTLED)
