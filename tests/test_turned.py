@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepanon.detection import Detections, create_detector
-from deepanon.detection.compose import Reoriented, Turned
+from deepanon.detection.compose import Alternating, Reoriented, Turned
 from deepanon.geometry import FaceCrop, quarter_turns
 from deepanon.pipeline import FaceReplacer, FaceGenerator
 
@@ -121,6 +121,18 @@ def test_a_clip_is_searched_every_tenth_frame_and_the_frames_between_use_the_cho
     # frames 2-10 and 12: upright and the two turns that showed the face (90° and 270°), no probe
     assert len(upright.inputs) == 3 + 9 * 3 + 3 + 3
     assert Reoriented(upright, probe, 0.5).for_clip() is not clip  # each clip starts with a search
+
+
+def test_a_clips_frames_between_searches_follow_the_full_detectors_own_clip_schedule():
+    """An upright detector that alternates (full on every 3rd of its frames, a cheaper one between) keeps doing so on
+    the frames between searches, upright and on the chosen turn alike."""
+    full, cheap, probe = WideRectangles(), WideRectangles(), WideRectangles()
+    clip = Reoriented(Alternating(full, cheap, 3), probe, confident=0.5).for_clip()
+    sideways = draw(90, 120, [(10, 5, 30, 65)])
+    assert all(len(clip.detect(sideways)) == 1 for _ in range(10))
+    # the search on frame 1 runs the full detector upright, on 90° and on 270° (the turns it chooses); frames 2-10,
+    # each upright, at 90° and at 270°: full on the 1st, 4th and 7th of them, cheap on the other 6
+    assert len(full.inputs) == 3 + 3 * 3 and len(cheap.inputs) == 6 * 3
 
 
 def test_a_clip_alternates_the_full_detector_with_the_cheaper_one_within_the_trackers_gap():

@@ -147,21 +147,23 @@ class Reoriented(Detector):
 
 class ReorientedClip(Detector):
     """:class:`Reoriented` for the frames of one video: the turn search runs on every ``SEARCH_EVERY``-th frame (a new
-    scene may stand another way); the frames between run the full detector upright and on the turns the last search
-    chose, without probes."""
+    scene may stand another way); the frames between run the full detector's clip schedule (``for_clip``: e.g.
+    :class:`Alternating`) upright and on the turns the last search chose, without probes."""
 
     SEARCH_EVERY = 10
 
     def __init__(self, reoriented: Reoriented) -> None:
-        self.reoriented, self.frame, self.turns = reoriented, 0, ()
+        self.reoriented, self.frame = reoriented, 0
+        self.between: list[Detector] = []
 
     def _detect(self, image: np.ndarray) -> Detections:
         self.frame += 1
         if (self.frame - 1) % self.SEARCH_EVERY == 0:
-            found, self.turns = self.reoriented.search(image)
+            found, turns = self.reoriented.search(image)
+            upright = self.reoriented.upright
+            self.between = [upright.for_clip(), *(Turned(upright.for_clip(), t) for t in turns)]
             return found
-        upright = self.reoriented.upright
-        return fused_turns([upright.detect(image), *(Turned(upright, turns).detect(image) for turns in self.turns)])
+        return fused_turns([detector.detect(image) for detector in self.between])
 
 
 class Alternating(Detector):
