@@ -113,7 +113,7 @@ def plan_workers(nodes: list[dict[str, float]], options: dict[str, Any], workers
     if gpu_nodes:
         cpus = min(int(n.get("CPU", 1)) // int(n["GPU"]) for n in gpu_nodes)
     else:
-        cpus = min(slots // actors, max(int(n.get("CPU", 1)) for n in nodes))
+        cpus = min(slots // actors, max((int(n.get("CPU", 1)) for n in nodes), default=1))
     return WorkerPlan(actors, max(1, cpus), 1 if gpu_nodes else 0, per_call)
 
 
