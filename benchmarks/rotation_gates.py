@@ -53,7 +53,7 @@ def search(found, turn: int, rule: str, scale: float | None, gate: float | None)
     mode, seconds = found["mode", turn]
     parts = [mode]
     if rule == "settled" and int((mode.scores >= TURN_SETTLED[1]).sum()) >= TURN_SETTLED[0]:
-        return fused_turns(parts), seconds
+        return mode, seconds
     confident = int((mode.scores >= gate).sum()) if gate is not None else 0
     for k in (1, 2, 3) if rule != "upright only" else ():
         probe, cost = found[scale, (turn + k) % 4]

@@ -120,23 +120,68 @@ def test_a_clip_is_searched_every_tenth_frame_and_the_frames_between_use_the_cho
     assert len(probe.inputs) == 6  # 3 turns on frames 1 and 11
     # frames 2-10 and 12: upright and the two turns that showed the face (90° and 270°), no probe
     assert len(upright.inputs) == 3 + 9 * 3 + 3 + 3
-    assert Reoriented(upright, probe, 0.5).for_clip() is not clip  # each clip starts with a search
+    reoriented = Reoriented(upright, probe, 0.5)
+    first, second = reoriented.for_clip(), reoriented.for_clip()
+    first.detect(sideways), second.detect(sideways)
+    assert len(probe.inputs) == 6 + 3 + 3  # each clip starts with a search
+
+
+def test_a_clip_whose_first_search_fails_still_finds_faces_upright_until_the_next():
+    class FailingOnce(WideRectangles):
+        def _detect(self, image):
+            if not self.inputs:
+                self.inputs.append(image.shape[:2])
+                raise RuntimeError("out of memory")
+            return super()._detect(image)
+
+    clip = Reoriented(FailingOnce(), WideRectangles(), 0.5).for_clip()
+    upright_face = draw(90, 120, [(10, 5, 70, 25)])
+    with pytest.raises(RuntimeError):
+        clip.detect(upright_face)
+    assert all(len(clip.detect(upright_face)) == 1 for _ in range(9))
+
+
+def test_a_clip_does_not_settle_while_its_last_search_found_turned_faces():
+    """A clip turned sideways, then two sure upright faces join three sideways ones: the search on frame 11 still
+    probes (settling would drop the three until frame 21)."""
+    tall = [(130, 5, 145, 65), (150, 5, 165, 65), (170, 5, 185, 65)]
+    sideways_only, mixed = draw(90, 200, tall), draw(90, 200, [(10, 5, 60, 25), (70, 5, 120, 25), *tall])
+    upright, probe = WideRectangles(), WideRectangles()
+    clip = Reoriented(upright, probe, 0.5, settled=(2, 0.9)).for_clip()
+    found = [clip.detect(sideways_only if t < 10 else mixed) for t in range(16)]
+    assert len(found[9]) == 3 and len(found[10]) == 5 and len(found[15]) == 5
+    assert len(Reoriented(WideRectangles(), WideRectangles(), 0.5, settled=(2, 0.9)).detect(mixed)) == 2  # a photo
 
 
 def test_a_clips_frames_between_searches_follow_the_full_detectors_own_clip_schedule():
     """An upright detector that alternates (full on every 3rd of its frames, a cheaper one between) keeps doing so on
-    the frames between searches, upright and on the chosen turn alike."""
-    full, cheap, probe = WideRectangles(), WideRectangles(), WideRectangles()
+    the frames between searches, upright and on the chosen turns alike; each search restarts it, and no run of
+    cheap frames is longer than the tracker bridges."""
+    from deepanon.detection.factory import CLIP_FULL_EVERY
+
+    class Logged(WideRectangles):
+        def __init__(self, log, mark):
+            super().__init__()
+            self.log, self.mark = log, mark
+
+        def _detect(self, image):
+            if image.shape[:2] == (90, 120):  # upright only: one letter per frame
+                self.log.append(self.mark)
+            return super()._detect(image)
+
+    log = []
+    full, cheap, probe = Logged(log, "F"), Logged(log, "c"), WideRectangles()
     clip = Reoriented(Alternating(full, cheap, 3), probe, confident=0.5).for_clip()
     sideways = draw(90, 120, [(10, 5, 30, 65)])
-    assert all(len(clip.detect(sideways)) == 1 for _ in range(10))
+    assert all(len(clip.detect(sideways)) == 1 for _ in range(31))
     # the search on frame 1 runs the full detector upright, on 90° and on 270° (the turns it chooses); frames 2-10,
     # each upright, at 90° and at 270°: full on the 1st, 4th and 7th of them, cheap on the other 6
-    assert len(full.inputs) == 3 + 3 * 3 and len(cheap.inputs) == 6 * 3
+    assert "".join(log) == "FFccFccFcc" * 3 + "F"
+    assert len(full.inputs) == 4 * (3 + 3 * 3) - 3 * 3 and len(cheap.inputs) == 3 * 6 * 3
+    assert max(len(run) for run in "".join(log).split("F")) <= CLIP_FULL_EVERY - 1
 
 
 def test_a_clip_alternates_the_full_detector_with_the_cheaper_one_within_the_trackers_gap():
-    from deepanon.detection.compose import Alternating
     from deepanon.detection.factory import CLIP_FULL_EVERY
     from deepanon.tracking import FaceTracker
 

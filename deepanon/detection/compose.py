@@ -124,10 +124,12 @@ class Reoriented(Detector):
                  settled: tuple[int, float] | None = None) -> None:
         self.upright, self.probe, self.confident, self.settled = upright, probe, confident, settled
 
-    def search(self, image: np.ndarray) -> tuple[Detections, tuple[int, ...]]:
-        """The faces found, and the turns on which the full detector ran."""
+    def search(self, image: np.ndarray, settle: bool = True) -> tuple[Detections, tuple[int, ...]]:
+        """The faces found, and the turns on which the full detector ran (``settle`` False: the probes run even where
+        ``settled`` says the image stands upright)."""
         found = [self.upright.detect(image)]
-        if self.settled is not None and int((found[0].scores >= self.settled[1]).sum()) >= self.settled[0]:
+        sure = int((found[0].scores >= self.settled[1]).sum()) if self.settled is not None else -1
+        if settle and self.settled is not None and sure >= self.settled[0]:
             return found[0], ()
         upright_count, chosen = int((found[0].scores >= self.confident).sum()), []
         for turns in (1, 2, 3):
@@ -147,21 +149,23 @@ class Reoriented(Detector):
 
 class ReorientedClip(Detector):
     """:class:`Reoriented` for the frames of one video: the turn search runs on every ``SEARCH_EVERY``-th frame (a new
-    scene may stand another way); the frames between run the full detector's clip schedule (``for_clip``: e.g.
-    :class:`Alternating`) upright and on the turns the last search chose, without probes."""
+    scene may stand another way; it does not settle while the last search found turned faces); the frames between run
+    the full detector's clip schedule (``for_clip``: e.g. :class:`Alternating`, restarted by each search) upright and
+    on the turns the last search chose, without probes. Should a search fail, the frames after it run upright."""
 
     SEARCH_EVERY = 10
 
     def __init__(self, reoriented: Reoriented) -> None:
         self.reoriented, self.frame = reoriented, 0
-        self.between: list[Detector] = []
+        self.between: list[Detector] = [reoriented.upright.for_clip()]
 
     def _detect(self, image: np.ndarray) -> Detections:
         self.frame += 1
         if (self.frame - 1) % self.SEARCH_EVERY == 0:
-            found, turns = self.reoriented.search(image)
-            upright = self.reoriented.upright
-            self.between = [upright.for_clip(), *(Turned(upright.for_clip(), t) for t in turns)]
+            upright, settle = self.reoriented.upright, len(self.between) == 1
+            self.between = [upright.for_clip()]
+            found, turns = self.reoriented.search(image, settle)
+            self.between += [Turned(upright.for_clip(), t) for t in turns]
             return found
         return fused_turns([detector.detect(image) for detector in self.between])
 

@@ -44,10 +44,11 @@ OVERVIEW_SIDE, OVERVIEW_FLOOR = 640, 0.5
 # every frame in full by benchmarks/video_detection.py (benchmarks/NOTES.md).
 CLIP_FULL_EVERY = 3
 # With ``turns``, every CenterFace mode also looks for photos turned by 90°, 180° and 270° (scanned or saved sideways
-# or upside down), unless the mode finds at least TURN_SETTLED = (count, score) faces upright: a probe pass at
-# (scale, lowest threshold) on each turn, and the whole mode on a turn where the probe finds more faces scoring at
-# least TURN_CONFIDENT than the mode finds upright (``compose.Reoriented``). Chosen on half of the WIDER photos turned
-# those ways and reported on the other half (benchmarks/rotation_gates.py, benchmarks/NOTES.md).
+# or upside down), unless the mode finds at least TURN_SETTLED = (count, score) faces upright (in a video: on a
+# search frame, and not while the last search found turned faces): a probe pass at (scale, lowest threshold) on each
+# turn, and the whole mode on a turn where the probe finds more faces scoring at least TURN_CONFIDENT than the mode
+# finds upright (``compose.Reoriented``). Chosen on half of the WIDER photos turned those ways and reported on the
+# other half (benchmarks/rotation_gates.py, benchmarks/NOTES.md).
 TURN_PROBE = (0.7, 0.5)
 TURN_CONFIDENT = 0.5
 TURN_SETTLED = (2, 0.9)
