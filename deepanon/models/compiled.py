@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+# compiling on a machine without CUDA warns "No CUDA runtime is found" on every run: nothing a user can act on
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
 class CompiledForward:
