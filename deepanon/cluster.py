@@ -75,11 +75,12 @@ class FileWorker:
             indices, jobs = zip(*((i, Job(Path(source), Path(target))) for i, source, target in json.loads(str(group))))
             reports = list(anonymize_images(jobs, self.anonymizer, keep_metadata=self.keep_metadata,
                                             overwrite=self.overwrite))
-            for job, report in zip(jobs, reports, strict=True):
+            records = [report.to_dict() for report in reports]
+            for job, report, record in zip(jobs, reports, records, strict=True):
                 if report.ok:
-                    text = json.dumps(report.to_dict())
+                    text = json.dumps(record)
                     atomic_write(journal_entry(self.journal, job), lambda tmp, text=text: tmp.write_text(text))
-            done.append(json.dumps([[i, report.to_dict()] for i, report in zip(indices, reports, strict=True)]))
+            done.append(json.dumps([[i, record] for i, record in zip(indices, records, strict=True)]))
         return {"reports": done}
 
 

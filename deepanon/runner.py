@@ -152,18 +152,10 @@ def guarded(job: Job, work: Callable[[], FileReport], *, check_output: bool = Tr
         if check_output:
             check_target(job, overwrite)
         return work()
+    except (InputError, OSError) as err:
+        message = str(err) if isinstance(err, InputError) else f"{job.source}: {err}"
     except Exception as err:  # noqa: BLE001 - a bug hit by one file is that file's error, never a traceback
-        return failed(job, err)
-
-
-def failed(job: Job, err: Exception) -> FileReport:
-    """The failed report of ``job``: an input or OS error in one line, anything else as an unexpected error."""
-    if isinstance(err, InputError):
-        message = str(err)
-    elif isinstance(err, OSError):
-        message = f"{job.source}: {err}"
-    else:
-        log.debug("unexpected error on %s", job.source, exc_info=err)
+        log.debug("unexpected error on %s", job.source, exc_info=True)
         message = f"{job.source}: unexpected error ({type(err).__name__}: {err}); nothing written (-v for details)"
     return FileReport(str(job.source), error=message)
 

@@ -128,8 +128,7 @@ class Reoriented(Detector):
         """The faces found, and the turns on which the full detector ran (``settle`` False: the probes run even where
         ``settled`` says the image stands upright)."""
         found = [self.upright.detect(image)]
-        sure = int((found[0].scores >= self.settled[1]).sum()) if self.settled is not None else -1
-        if settle and self.settled is not None and sure >= self.settled[0]:
+        if settle and self.settled is not None and int((found[0].scores >= self.settled[1]).sum()) >= self.settled[0]:
             return found[0], ()
         upright_count, chosen = int((found[0].scores >= self.confident).sum()), []
         for turns in (1, 2, 3):
