@@ -2,8 +2,10 @@
 
     python benchmarks/depthwise.py [--shape 8 64 128 128] [--repeats 3]
 
-Prints seconds per forward + backward for fp32/bf16 × NCHW/channels_last: the layout ``models.iconv.impute`` picks
-for each dtype comes from this table (benchmarks/NOTES.md).
+Prints seconds per forward + backward for fp32/bf16 × NCHW/channels_last, and bf16 NCHW through
+``models.depthwise.BandedDepthwise`` (the weight gradient as banded matrix products), each also as a multiple of bf16
+NCHW's time: the layout and the path ``models.iconv.impute`` picks for each dtype come from this table
+(benchmarks/NOTES.md).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
+from deepanon.models.depthwise import BandedDepthwise
 from timing import median_seconds
 
 KERNEL = 5
@@ -28,18 +31,24 @@ def main() -> None:
     b, c, h, w = args.shape
     table = Table(title=f"{KERNEL}×{KERNEL} depthwise conv, {b}×{c}×{h}×{w}, forward + backward, "
                         f"{torch.get_num_threads()} threads")
-    for column in ["dtype", "layout", "seconds"]:
+    for column in ["dtype", "layout", "backward", "seconds", "× bf16 NCHW"]:
         table.add_column(column, justify="right")
-    for dtype in (torch.float32, torch.bfloat16):
-        for layout in (torch.contiguous_format, torch.channels_last):
-            x = torch.randn(b, c, h, w, dtype=dtype).contiguous(memory_format=layout).requires_grad_(True)
-            weight = torch.randn(c, 1, KERNEL, KERNEL, dtype=dtype, requires_grad=True)
+    rows = []
+    for dtype, layout, banded in [(torch.float32, torch.contiguous_format, False), (torch.float32, torch.channels_last, False),
+                                  (torch.bfloat16, torch.contiguous_format, False), (torch.bfloat16, torch.channels_last, False),
+                                  (torch.bfloat16, torch.contiguous_format, True)]:
+        x = torch.randn(b, c, h, w, dtype=dtype).contiguous(memory_format=layout).requires_grad_(True)
+        weight = torch.randn(c, 1, KERNEL, KERNEL, dtype=dtype, requires_grad=True)
 
-            def step() -> None:
-                F.conv2d(x, weight, padding=KERNEL // 2, groups=c).float().sum().backward()
+        def step() -> None:
+            out = BandedDepthwise.apply(x, weight) if banded else F.conv2d(x, weight, padding=KERNEL // 2, groups=c)
+            out.float().sum().backward()
 
-            table.add_row(str(dtype).removeprefix("torch."), "channels_last" if layout is torch.channels_last else "NCHW",
-                          f"{median_seconds(step, args.repeats):.3f}")
+        rows.append((str(dtype).removeprefix("torch."), "channels_last" if layout is torch.channels_last else "NCHW",
+                     "banded" if banded else "PyTorch", median_seconds(step, args.repeats)))
+    reference = rows[2][3]
+    for *names, seconds in rows:
+        table.add_row(*names, f"{seconds:.3f}", f"{seconds / reference:.2f}")
     Console().print(table)
 
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepanon.models.depthwise import depthwise_conv2d
 from deepanon.models.equalized import EqualizedConv2d, pixel_norm
 from deepanon.models.shapes import check_shape
 
@@ -24,15 +25,9 @@ def impute(x: torch.Tensor, certainty: torch.Tensor, omega: torch.Tensor) -> tor
     zero padding; the average pool counts the padding, i.e. always divides by K².
     """
     k = omega.shape[-1]
-    pad = k // 2
-    # PyTorch's CPU depthwise backward is 5-20× faster in channels_last for fp32 and ~2.4× slower in it for bf16
-    # (benchmarks/depthwise.py); CUDA keeps channels_last (unmeasured there); values are unchanged
-    masked = x * certainty
-    channels_last = masked.dtype == torch.float32 or masked.is_cuda
-    masked = masked.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    weighted = F.conv2d(masked, omega, padding=pad, groups=x.shape[1])
-    mass = F.avg_pool2d(certainty, k, stride=1, padding=pad, count_include_pad=True)
-    h = weighted.contiguous() / (mass + IMPUTATION_EPS)
+    weighted = depthwise_conv2d(x * certainty, omega)
+    mass = F.avg_pool2d(certainty, k, stride=1, padding=k // 2, count_include_pad=True)
+    h = weighted / (mass + IMPUTATION_EPS)
     return certainty * x + (1 - certainty) * h
 
 

@@ -1,0 +1,66 @@
+"""The imputation's depthwise convolution: the banded weight gradient against a naive loop, and autograd against
+PyTorch's own convolution."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deepanon.models.depthwise import BandedDepthwise, depthwise_conv2d, weight_gradient
+
+
+def naive_weight_gradient(x: np.ndarray, grad: np.ndarray, k: int) -> np.ndarray:
+    """ω[c, i, j] = Σ_{b,y,x} grad[b,c,y,x] · x[b,c,y+i-p,x+j-p], zero outside the image (float64 loops)."""
+    b, c, h, w = x.shape
+    p = k // 2
+    out = np.zeros((c, 1, k, k))
+    for n in range(b):
+        for ch in range(c):
+            for i in range(k):
+                for j in range(k):
+                    for y in range(h):
+                        for xx in range(w):
+                            sy, sx = y + i - p, xx + j - p
+                            if 0 <= sy < h and 0 <= sx < w:
+                                out[ch, 0, i, j] += grad[n, ch, y, xx] * x[n, ch, sy, sx]
+    return out
+
+
+def bf16_pair(shape, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(shape, generator=generator).to(torch.bfloat16) for _ in range(2)]
+
+
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (3, 2, 9, 4)])
+def test_weight_gradient_matches_naive_loops(k, shape):
+    x, grad = bf16_pair(shape, seed=k)
+    expected = naive_weight_gradient(x.double().numpy(), grad.double().numpy(), k)
+    got = weight_gradient(x, grad, k)
+    assert got.shape == (shape[1], 1, k, k) and got.dtype == torch.float32
+    # each (column, column + j) sum of bf16 products is rounded to bf16 once before the fp32 sums
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-2 * np.abs(expected).max())
+
+
+def test_banded_autograd_matches_pytorch_convolution():
+    x, grad = bf16_pair((3, 4, 16, 12), seed=0)
+    weight = torch.randn(4, 1, 5, 5, generator=torch.Generator().manual_seed(1)).to(torch.bfloat16)
+    x_ours, w_ours = x.clone().requires_grad_(), weight.clone().requires_grad_()
+    out = BandedDepthwise.apply(x_ours, w_ours)
+    out.backward(grad)
+    x_ref, w_ref = x.double().requires_grad_(), weight.double().requires_grad_()
+    F.conv2d(x_ref, w_ref, padding=2, groups=4).backward(grad.double())
+    assert torch.equal(out, F.conv2d(x, weight, padding=2, groups=4))  # the same forward
+    for ours, ref in ((x_ours.grad, x_ref.grad), (w_ours.grad, w_ref.grad)):
+        assert ours.dtype == torch.bfloat16
+        assert (ours.double() - ref).abs().max() <= 1e-2 * ref.abs().max()
+
+
+@pytest.mark.parametrize("dtype, k, banded", [(torch.bfloat16, 5, True), (torch.bfloat16, 3, False),
+                                              (torch.float32, 5, False)])
+def test_banded_path_only_for_bf16_kernels_of_5_or_more(dtype, k, banded):
+    x = torch.randn(1, 2, 8, 8, dtype=dtype, requires_grad=True)
+    weight = torch.randn(2, 1, k, k, requires_grad=True)
+    out = depthwise_conv2d(x, weight)
+    assert ("BandedDepthwise" in type(out.grad_fn).__name__) == banded
+    torch.testing.assert_close(out, F.conv2d(x, weight.to(dtype), padding=k // 2, groups=2))
