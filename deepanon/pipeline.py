@@ -91,11 +91,17 @@ def default_batch_size(device: torch.device, dtype: torch.dtype | None, compiled
     return 2 if dtype is not None else 1
 
 
+# Compiled on the CPU, a batch filled to less than this fraction of ``batch_size`` runs eagerly: a padded compiled call
+# of 8 faces costs about 3.5 eager faces here (benchmarks/NOTES.md)
+EAGER_BELOW = 0.4
+
+
 class FaceGenerator:
     """Runs the generator on batches of uint8 crops, in ``precision`` (autocast) and optionally ``torch.compile``d.
 
-    Compiled, every batch is padded to ``batch_size`` so that one graph serves all calls; if compiling fails (no C++
-    compiler, an unsupported platform) the generator runs eagerly and a warning says so.
+    Compiled, every batch is padded to ``batch_size`` so that one graph serves all calls (on the CPU, a batch less
+    than ``EAGER_BELOW`` full runs eagerly instead); if compiling fails (no C++ compiler, an unsupported platform) the
+    generator runs eagerly and a warning says so.
     """
 
     def __init__(self, generator: Generator, device: torch.device, batch_size: int | None = None,
@@ -111,6 +117,8 @@ class FaceGenerator:
         if self.compiled is None:
             return self.generator(*inputs)
         n = inputs[0].shape[0]
+        if self.device.type == "cpu" and n < EAGER_BELOW * self.batch_size:
+            return self.generator(*inputs)
         padded = [torch.cat([t, t[:1].expand(self.batch_size - n, *t.shape[1:])]) for t in inputs]
         return self.compiled(*padded)[:n]
 

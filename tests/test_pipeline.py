@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from deepanon.detection import Detections
+from deepanon.models.compiled import CompiledForward
 from deepanon.pipeline import FaceReplacer, FaceGenerator, Precision, Replacement, cover
 
 BOX = np.array([[170, 60, 250, 170]], np.float32)
@@ -170,6 +171,25 @@ def test_compiled_generator_matches_eager_and_pads_partial_batches(astronaut, ti
     assert [f.replacement for f in result.faces] == [Replacement.GENERATE] * 3
 
 
+def test_compiled_generator_runs_nearly_empty_batches_eagerly(tiny_generator, monkeypatch):
+    calls = []
+
+    def counted(self, *inputs):
+        calls.append(len(inputs[0]))
+        return self.module(*inputs)
+
+    monkeypatch.setattr(CompiledForward, "__call__", counted)
+    face_generator = FaceGenerator(tiny_generator, torch.device("cpu"), batch_size=8, precision=Precision.FP32,
+                                   compile=True)
+    size = tiny_generator.config.image_size
+    for n in (1, 3, 4, 8, 11):  # 11 = a full batch of 8, then 3 eagerly
+        latents = torch.zeros(n, tiny_generator.config.latent_channels, 4, 4)
+        out = face_generator(np.zeros((n, size, size, 3), np.uint8), np.ones((n, size, size), np.float32),
+                             np.full((n, 5, 2), 0.5, np.float32), latents)
+        assert out.shape == (n, size, size, 3)
+    assert calls == [8, 8, 8]  # padded compiled calls for 4, 8 and the first 8 of 11
+
+
 def test_failing_compile_falls_back_to_eager_with_a_warning(astronaut, tiny_generator, monkeypatch, caplog):
     def broken_compile(module, **kwargs):
         def run(*args):
@@ -178,7 +198,8 @@ def test_failing_compile_falls_back_to_eager_with_a_warning(astronaut, tiny_gene
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     det = Detections.from_boxes(ASTRONAUT_BOX, np.array([0.9], np.float32))
-    face_generator = FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32, compile=True)
+    face_generator = FaceGenerator(tiny_generator, torch.device("cpu"), batch_size=1, precision=Precision.FP32,
+                                   compile=True)
     result = FaceReplacer(face_generator, expand=2.0).anonymize([astronaut], [det])[0]
     expected = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32), expand=2.0).anonymize(
         [astronaut], [det])[0]
