@@ -156,7 +156,7 @@ def main() -> None:
                         help="grow the hole about the face box's centre (1 = the face box the model was trained with); "
                              "the dlib embedding still uses the face box")
     parser.add_argument("--latent", choices=["zero", "random"], default="zero",
-                        help="ours with z = 0 (the default of deepanon without --seed) or z ~ N(0, 1), one per face, seed 0")
+                        help="ours with z = 0 (the default of deepanon without --seed) or z ~ N(0, 1), face i's from seed i")
     parser.add_argument("--labels", type=Path, help="FairFace labels_val.csv: adds the same-group impostor rate")
     args = parser.parse_args()
 
@@ -179,8 +179,10 @@ def main() -> None:
                 mask = torch.stack([box_mask(mask.shape[-1], grown(b, args.hole_scale)) for b in face_boxes])
             real = to_uint8(image)
             outputs["real"].append(real)
-            seeded = torch.Generator().manual_seed(first)
-            z = torch.randn(len(items), ours.config.latent_channels, 4, 4, generator=seeded) if args.latent == "random" else None
+            z = None
+            if args.latent == "random":  # face i's latent drawn from seed i, whatever the batch size
+                z = torch.stack([torch.randn(ours.config.latent_channels, 4, 4, generator=torch.Generator().manual_seed(i))
+                                 for i in range(first, first + len(items))])
             outputs["ours"].append(to_uint8(ours(image * mask, mask, pose, z)))
             outputs["random"].append(to_uint8(untrained(image * mask, mask, pose)))
             outputs["blur"].append(np.stack([blur_fill(r, m[0].numpy()) for r, m in zip(real, mask)]))

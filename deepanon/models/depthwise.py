@@ -1,8 +1,9 @@
 """The K×K depthwise convolution of IConv's imputation (eq. 4), with a faster backward for bf16 on the CPU.
 
 PyTorch's CPU backward of a bf16 5×5 depthwise convolution spends ~10× its forward time on the weight gradient; here
-it is a sum of banded matrix products instead (``weight_gradient``, 3-4× faster), and the input gradient is the
-forward convolution with the flipped kernel (benchmarks/depthwise.py, benchmarks/NOTES.md).
+it is a sum of banded matrix products instead (``weight_gradient``: 3-4× faster at 64-128 px a side, 1.7× at 256),
+and the input gradient is the forward convolution with the flipped kernel (benchmarks/depthwise.py,
+benchmarks/NOTES.md).
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import torch
 import torch.nn.functional as F
 
 ROW_ALIGN = 16  # padded row length of the matrix products' right operand: aligned rows multiply faster
-# PyTorch's own bf16 backward is fast for 3×3 kernels (as fast as the banded products) and 4-7× slower from 5×5
+# PyTorch's own bf16 backward is as fast as the banded products for 3×3 kernels, not from 5×5
 BANDED_FROM_KERNEL = 5
 
 
 def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``F.conv2d(x, weight, padding=K // 2, groups=C)`` for x (B, C, H, W) and weight (C, 1, K, K), K odd, in the
     dtype autocast gives it, returned contiguous. In bf16 on the CPU with K >= 5 through :class:`BandedDepthwise`;
-    otherwise PyTorch's, in the layout whose backward is fastest: channels_last for fp32 on the CPU (5-20× faster
-    than NCHW) and on CUDA (unmeasured there), NCHW for bf16 (channels_last is ~2× slower)."""
+    otherwise PyTorch's, in the layout whose backward is fastest: channels_last for fp32 on the CPU and on CUDA
+    (unmeasured there), NCHW for bf16 (channels_last is ~2× slower)."""
     dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
     k = weight.shape[-1]
-    if x.device.type == "cpu" and dtype == torch.bfloat16 and k >= BANDED_FROM_KERNEL:
+    if x.device.type == "cpu" and dtype == torch.bfloat16 and k >= BANDED_FROM_KERNEL and k % 2:
         return BandedDepthwise.apply(x.to(dtype).contiguous(), weight.to(dtype))
     layout = torch.channels_last if dtype == torch.float32 or x.is_cuda else torch.contiguous_format
     out = F.conv2d(x.contiguous(memory_format=layout), weight.to(x.dtype), padding=k // 2, groups=x.shape[1])
@@ -31,11 +32,12 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 def weight_gradient(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor:
     """dL/dω (C, 1, k, k) of a depthwise k×k convolution with zero padding k // 2, from its input ``x`` and output
-    gradient ``grad`` (both (B, C, H, W)): ω[c, i, j] = Σ_{b,y,x} grad[b,c,y,x] · x_pad[b,c,y+i,x+j].
+    gradient ``grad`` (both (B, C, H, W)): dL/dω[c, 0, i, j] = Σ_{b,y,x} grad[b,c,y,x] · x_pad[b,c,y+i,x+j].
 
     Per channel and kernel row i, the batch's image rows are stacked into one long matrix (each image padded by k - 1
     zero rows, so that the shift by i never mixes two images) and Gᵀ·X_i, X_i the stack shifted by i rows, gives
-    every (column, column + j) product sum: the kernel row is the sum of its first k diagonals (summed in fp32).
+    every (column, column + j) product sum: the kernel row is the sum of its first k diagonals (summed in at least
+    fp32).
     """
     p = k // 2
     b, c, h, w = grad.shape
@@ -49,7 +51,8 @@ def weight_gradient(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor
     grad_t = grad_t.view(c, w, b * rows)
     kernel_rows = []
     for i in range(k):
-        products = torch.bmm(grad_t, padded[:, i : i + b * rows]).float()  # (C, W, width)
+        products = torch.bmm(grad_t, padded[:, i : i + b * rows])  # (C, W, width)
+        products = products.to(torch.promote_types(products.dtype, torch.float32))
         kernel_rows.append(torch.stack([products.diagonal(j, -2, -1).sum(-1) for j in range(k)], -1))
     return torch.stack(kernel_rows, 1)[:, None]
 

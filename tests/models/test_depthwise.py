@@ -50,17 +50,24 @@ def test_banded_autograd_matches_pytorch_convolution():
     out.backward(grad)
     x_ref, w_ref = x.double().requires_grad_(), weight.double().requires_grad_()
     F.conv2d(x_ref, w_ref, padding=2, groups=4).backward(grad.double())
-    assert torch.equal(out, F.conv2d(x, weight, padding=2, groups=4))  # the same forward
-    for ours, ref in ((x_ours.grad, x_ref.grad), (w_ours.grad, w_ref.grad)):
+    for ours, ref in ((out, F.conv2d(x.double(), weight.double(), padding=2, groups=4)), (x_ours.grad, x_ref.grad),
+                      (w_ours.grad, w_ref.grad)):
         assert ours.dtype == torch.bfloat16
         assert (ours.double() - ref).abs().max() <= 1e-2 * ref.abs().max()
 
 
-@pytest.mark.parametrize("dtype, k, banded", [(torch.bfloat16, 5, True), (torch.bfloat16, 3, False),
-                                              (torch.float32, 5, False)])
-def test_banded_path_only_for_bf16_kernels_of_5_or_more(dtype, k, banded):
+@pytest.mark.parametrize("dtype, autocast, k, banded", [
+    (torch.bfloat16, False, 5, True), (torch.bfloat16, False, 3, False), (torch.float32, False, 5, False),
+    (torch.float32, True, 5, True),  # fp32 features under bf16 autocast: the convolution computes in bf16
+])
+def test_banded_path_only_for_bf16_kernels_of_5_or_more(dtype, autocast, k, banded):
     x = torch.randn(1, 2, 8, 8, dtype=dtype, requires_grad=True)
     weight = torch.randn(2, 1, k, k, requires_grad=True)
-    out = depthwise_conv2d(x, weight)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        out = depthwise_conv2d(x, weight)
+        expected = F.conv2d(x, weight.to(dtype), padding=k // 2, groups=2)
     assert ("BandedDepthwise" in type(out.grad_fn).__name__) == banded
-    torch.testing.assert_close(out, F.conv2d(x, weight.to(dtype), padding=k // 2, groups=2))
+    assert out.dtype == expected.dtype and out.is_contiguous()
+    torch.testing.assert_close(out, expected)
+    out.float().sum().backward()
+    assert x.grad.dtype == dtype and weight.grad.dtype == torch.float32
