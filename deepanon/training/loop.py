@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import time
 from collections import defaultdict
 from contextlib import nullcontext
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -381,6 +382,7 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False,
                 if process.is_main:
                     with open(run_dir / LOG_FILE, "a") as f:
                         f.write(json.dumps(record) + "\n")
+                check_finite(record.values(), images_seen)
                 sums.clear()
                 counts.clear()
                 tick, tick_images = time.perf_counter(), images_seen
@@ -390,10 +392,19 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False,
             if process.is_main and (checkpoint or crossed(images_seen, cfg.grid_every, cfg.batch_size)):
                 save_png(sample_grid(models.ema, grid_batch, grid_z), run_dir / "samples" / f"{images_seen:012d}.png")
             if process.is_main and checkpoint:
+                check_finite([v.item() for v in sums.values()], images_seen)
                 save(images_seen)
             if stopping:
                 break
     return models
+
+
+def check_finite(values: Iterable[float], images_seen: int) -> None:
+    """Raise RuntimeError when a logged loss or measure is NaN or infinite: the run stops before a checkpoint can keep
+    the diverged weights, and ``--resume`` continues from the last finite one."""
+    if not all(math.isfinite(v) for v in values):
+        raise RuntimeError(f"training diverged by {images_seen:,} images (a loss is NaN or infinite); no checkpoint was "
+                           "written after it: --resume continues from the last one")
 
 
 def drop_log_after(path: Path, images_seen: int) -> None:

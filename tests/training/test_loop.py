@@ -183,6 +183,25 @@ def test_broken_data_and_checkpoints_are_one_line_errors(fdf_root, tmp_path, tra
     assert result.exit_code == 1 and "not a readable checkpoint" in result.output
 
 
+def test_a_diverged_run_stops_in_one_line_without_a_checkpoint(fdf_root, tmp_path, monkeypatch):
+    import deepanon.training.loop as loop
+
+    real_step = loop.train_step
+
+    def diverging_step(models, batch, cfg, process, images_seen):
+        stats = real_step(models, batch, cfg, process, images_seen)
+        return stats | {"g_loss": torch.tensor(float("nan"))} if images_seen >= 8 else stats
+
+    monkeypatch.setattr(loop, "train_step", diverging_step)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(train, [*TINY, "--data", str(fdf_root), "--out", str(out), "--images", "16",
+                                        "--log-every", "8", "--checkpoint-every", "4"])
+    assert result.exit_code == 1 and "training diverged by 12 images" in result.output  # the step of 8-12 is NaN
+    assert len(result.output.strip().splitlines()) == 1
+    assert latest_checkpoint(out).name == f"{8:012d}.pt"  # the checkpoint at 12 images was not written
+    assert len(list((out / "checkpoints").glob("*.pt"))) == 2
+
+
 def test_landmarks_in_pixels_are_refused_in_one_line(fdf_root, tmp_path):
     import shutil
 
