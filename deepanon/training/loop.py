@@ -390,9 +390,9 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False,
             checkpoint = (crossed(images_seen, cfg.checkpoint_every, cfg.batch_size) or images_seen >= cfg.images
                           or stopping)
             if process.is_main and (checkpoint or crossed(images_seen, cfg.grid_every, cfg.batch_size)):
+                check_finite([v.item() for v in sums.values()], images_seen)
                 save_png(sample_grid(models.ema, grid_batch, grid_z), run_dir / "samples" / f"{images_seen:012d}.png")
             if process.is_main and checkpoint:
-                check_finite([v.item() for v in sums.values()], images_seen)
                 save(images_seen)
             if stopping:
                 break

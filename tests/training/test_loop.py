@@ -200,6 +200,7 @@ def test_a_diverged_run_stops_in_one_line_without_a_checkpoint(fdf_root, tmp_pat
     assert len(result.output.strip().splitlines()) == 1
     assert latest_checkpoint(out).name == f"{8:012d}.pt"  # the checkpoint at 12 images was not written
     assert len(list((out / "checkpoints").glob("*.pt"))) == 2
+    assert sorted(p.name for p in (out / "samples").glob("*.png")) == [f"{4:012d}.png", f"{8:012d}.png"]
 
 
 def test_landmarks_in_pixels_are_refused_in_one_line(fdf_root, tmp_path):
