@@ -12,6 +12,21 @@ log = logging.getLogger(__name__)
 # compiling on a machine without CUDA warns "No CUDA runtime is found" on every run: nothing a user can act on
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
+TRAINING_VECTOR_BITS = 256
+
+
+def narrow_cpu_vectors() -> None:
+    """Have inductor write 256-bit rather than AVX-512 CPU code from now on (machines without AVX-512: no change).
+
+    torch 2.14's AVX-512 code for a sum over the channels of a channels_last bf16 tensor read twice beside a
+    contiguous fp32 one returns NaN (the pixel norm's backward in a generator of 64² and more; its 256-bit code is right;
+    ``tests/models/test_compiled.py``). The compiled 128² training step still runs 1.6× the eager one (NOTES).
+    """
+    from torch._inductor import config, cpu_vec_isa  # imported on use: loading inductor costs every run a second
+
+    if cpu_vec_isa.pick_vec_isa().bit_width() > TRAINING_VECTOR_BITS:
+        config.cpp.simdlen = TRAINING_VECTOR_BITS
+
 
 class CompiledForward:
     """Calls ``torch.compile(module)``; when compiling or running the graph raises (no C++ compiler, an unsupported

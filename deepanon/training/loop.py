@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from deepanon.files import atomic_write
 from deepanon.metrics.conditioning import conditioning_effect
 from deepanon.models import Discriminator, Generator, ModelConfig
-from deepanon.models.compiled import CompiledForward
+from deepanon.models.compiled import CompiledForward, narrow_cpu_vectors
 from deepanon.models.projected import ProjectedDiscriminator
 from deepanon.models.precision import autocast_dtype
 from deepanon.training import distributed, loss
@@ -104,6 +104,8 @@ class Models:
         ema = copy.deepcopy(generator).eval().requires_grad_(False)
         wrap = (lambda m: DistributedDataParallel(m)) if process.distributed else (lambda m: m)
         fast = (lambda m, what: CompiledForward(m, what)) if cfg.compile else (lambda m, what: m)
+        if cfg.compile and process.device.type == "cpu":
+            narrow_cpu_vectors()
         g_train, d_train = wrap(generator), wrap(discriminator)
         d_fast = fast(d_train, "discriminator")
         d_score = d_fast if d_train is discriminator else fast(discriminator, "discriminator")
