@@ -16,10 +16,10 @@ TRAINING_VECTOR_BITS = 256
 
 
 def narrow_cpu_vectors() -> None:
-    """Have inductor write 256-bit rather than AVX-512 CPU code from now on (machines without AVX-512: no change).
+    """Have inductor write 256-bit rather than AVX-512 CPU code for this process (without AVX-512: no change).
 
     torch 2.14's AVX-512 code for a sum over the channels of a channels_last bf16 tensor read twice beside a
-    contiguous fp32 one returns NaN (the pixel norm's backward in a generator of 64² and more; its 256-bit code is right;
+    contiguous fp32 one returns NaN (pixel norm's backward in a generator of 64² and more; its 256-bit code is right;
     ``tests/models/test_compiled.py``). The compiled 128² training step still runs 1.6× the eager one (NOTES).
     """
     from torch._inductor import config, cpu_vec_isa  # imported on use: loading inductor costs every run a second

@@ -1,4 +1,4 @@
-"""``narrow_cpu_vectors``: the compiled pattern whose AVX-512 code returned NaN in the training step agrees with eager."""
+"""``narrow_cpu_vectors``: the compiled pattern whose AVX-512 code returned NaN in training agrees with fp64."""
 
 import torch
 import torch.nn.functional as F
@@ -12,15 +12,15 @@ def channel_sum(a: torch.Tensor, b: torch.Tensor, y: torch.Tensor) -> torch.Tens
     return ((a + b) * F.leaky_relu(y, 0.2)).sum(1)
 
 
-def test_compiled_channel_sum_beside_fp32_matches_eager_after_narrowing(monkeypatch):
-    monkeypatch.setattr(inductor_config.cpp, "simdlen", None)  # restored after the test
-    torch.manual_seed(0)
-    a = torch.randn(8, 128, 32, 32)  # the shape of the 32² decoder layer where a 64² generator's gradient turned NaN
-    b, y = (torch.randn(8, 128, 32, 32).bfloat16().contiguous(memory_format=torch.channels_last) for _ in range(2))
-    narrow_cpu_vectors()
-    assert inductor_config.cpp.simdlen in (None, TRAINING_VECTOR_BITS)
-    torch._dynamo.reset()
-    got = torch.compile(channel_sum, dynamic=False)(a, b, y)
-    assert torch.isfinite(got).all()
-    exact = channel_sum(a.double(), b.double(), y.double())
-    assert ((got - exact).norm() / exact.norm()).item() < 1e-3  # compiled 2e-7; eager 3e-4 (its leaky ReLU in bf16)
+def test_compiled_channel_sum_beside_fp32_matches_eager_after_narrowing():
+    with inductor_config.patch({"cpp.simdlen": None}):  # the setting is restored after the test
+        torch.manual_seed(0)
+        a = torch.randn(8, 128, 32, 32)  # the 32² decoder layer where a 64² generator's gradient went NaN
+        b, y = (torch.randn(8, 128, 32, 32).bfloat16().contiguous(memory_format=torch.channels_last) for _ in range(2))
+        narrow_cpu_vectors()
+        assert inductor_config.cpp.simdlen in (None, TRAINING_VECTOR_BITS)
+        torch._dynamo.reset()
+        got = torch.compile(channel_sum, dynamic=False)(a, b, y)
+        assert torch.isfinite(got).all()
+        exact = channel_sum(a.double(), b.double(), y.double())
+        assert ((got - exact).norm() / exact.norm()).item() < 1e-3  # compiled 2e-7; eager 3e-4 (its leaky ReLU in bf16)
