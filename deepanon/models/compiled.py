@@ -22,7 +22,7 @@ def narrow_cpu_vectors() -> None:
     contiguous fp32 one returns NaN (pixel norm's backward in a generator of 64² and more; its 256-bit code is right;
     ``tests/models/test_compiled.py``). The compiled 128² training step still runs 1.6× the eager one (NOTES).
     """
-    from torch._inductor import config, cpu_vec_isa  # imported on use: loading inductor costs every run a second
+    from torch._inductor import config, cpu_vec_isa  # imported on use: loading inductor takes 0.8 s
 
     if cpu_vec_isa.pick_vec_isa().bit_width() > TRAINING_VECTOR_BITS:
         config.cpp.simdlen = TRAINING_VECTOR_BITS

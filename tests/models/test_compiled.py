@@ -12,7 +12,7 @@ def channel_sum(a: torch.Tensor, b: torch.Tensor, y: torch.Tensor) -> torch.Tens
     return ((a + b) * F.leaky_relu(y, 0.2)).sum(1)
 
 
-def test_compiled_channel_sum_beside_fp32_matches_eager_after_narrowing():
+def test_compiled_channel_sum_beside_fp32_matches_fp64_after_narrowing():
     with inductor_config.patch({"cpp.simdlen": None}):  # the setting is restored after the test
         torch.manual_seed(0)
         a = torch.randn(8, 128, 32, 32)  # the 32² decoder layer where a 64² generator's gradient went NaN
