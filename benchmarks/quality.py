@@ -41,8 +41,7 @@ from scipy import linalg
 
 from deepanon.detection.yunet import YuNet
 from deepanon.metrics import conditioning_effect, ssim
-from deepanon.models import Generator
-from deepanon.models.generator import truncated_latent
+from deepanon.models import Generator, seeded_latent
 from deepanon.training.config import MaskKind
 from deepanon.training.data import fdf_dataset
 from deepanon.training.masks import box_mask
@@ -181,10 +180,9 @@ def main() -> None:
             real = to_uint8(image)
             outputs["real"].append(real)
             z = None
-            if args.latent == "random":  # face i's latent drawn from seed i, as deepanon draws it for that seed
+            if args.latent == "random":  # face i's latent is the one --seed i gives
                 shape = (ours.config.latent_channels, 4, 4)
-                z = torch.stack([truncated_latent(shape, None, torch.Generator().manual_seed(i))
-                                 for i in range(first, first + len(items))])
+                z = torch.stack([seeded_latent(shape, i) for i in range(first, first + len(items))])
             outputs["ours"].append(to_uint8(ours(image * mask, mask, pose, z)))
             outputs["random"].append(to_uint8(untrained(image * mask, mask, pose)))
             outputs["blur"].append(np.stack([blur_fill(r, m[0].numpy()) for r, m in zip(real, mask)]))

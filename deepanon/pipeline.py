@@ -20,7 +20,7 @@ from deepanon.detection import Detections
 from deepanon.detection.types import canonical_order
 from deepanon.geometry import FaceCrop, quarter_turns
 from deepanon.keyframes import KEY_HOLE_MARGIN, KeyFace, KeyFaces, carried
-from deepanon.models import Generator, truncated_latent
+from deepanon.models import Generator, seeded_latent
 from deepanon.models.compiled import CompiledForward
 from deepanon.models.precision import Precision, autocast_dtype
 from deepanon.monochrome import photo_tone
@@ -200,7 +200,7 @@ class FaceReplacer:
         shape = (self.face_generator.config.latent_channels, 4, 4) if self.face_generator else (32, 4, 4)
         if seed is None:
             return torch.zeros(shape)
-        return truncated_latent(shape, self.truncation, torch.Generator().manual_seed(seed))
+        return seeded_latent(shape, seed, self.truncation)
 
     def anonymize(
         self, frames: Sequence[np.ndarray], detections: Sequence[Detections], seeds: Sequence[Sequence[int | None]] | None = None,

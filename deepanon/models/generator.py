@@ -48,6 +48,11 @@ def truncated_latent(
     return torch.nn.init.trunc_normal_(torch.empty(shape), a=-truncation, b=truncation, generator=generator)
 
 
+def seeded_latent(shape: tuple[int, ...], seed: int, truncation: float | None = None) -> torch.Tensor:
+    """The latent ``--seed seed`` gives a face: :func:`truncated_latent` drawn from a generator seeded with ``seed``."""
+    return truncated_latent(shape, truncation, torch.Generator().manual_seed(seed))
+
+
 class Generator(nn.Module):
     """``generator(condition, certainty, pose, z=None) -> image``.
 
