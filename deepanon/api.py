@@ -28,7 +28,14 @@ from deepanon.weights import WeightsError, crop_expand, default_weights_path, lo
 log = logging.getLogger(__name__)
 SUPPORTED_KEYPOINTS = (0, 5)  # the generator's pose input: none, or the detector's 5 landmarks
 BATCH_FRAMES = 8  # video frames whose faces go through the generator together
+BATCH_BYTES = 24 << 20  # but at most this many bytes of frames: a batch of 1080p frames holds 4 (peak memory, NOTES)
 MAX_FILES_PER_CALL = 16  # photos held decoded at once so that their faces share generator batches
+
+
+def frames_per_batch(frame_bytes: int) -> int:
+    """Video frames whose faces share generator calls: ``BATCH_FRAMES``, fewer where that many would hold more than
+    ``BATCH_BYTES`` (several batches are in flight at once), at least 1."""
+    return max(1, min(BATCH_FRAMES, BATCH_BYTES // frame_bytes))
 
 
 def files_per_call(batch_size: int | None) -> int:
@@ -213,10 +220,11 @@ class Anonymizer:
         return [(result.image, [face.to_dict() for face in result.faces]) for result in results]
 
     def anonymize_frames(self, frames: Iterable[np.ndarray], boxes: Iterable[GivenFaces] | None = None,
-                         batch_frames: int = BATCH_FRAMES, hold: int = HOLD_FRAMES) -> Iterator[tuple[np.ndarray, TrackedFrame]]:
+                         batch_frames: int | None = None, hold: int = HOLD_FRAMES) -> Iterator[tuple[np.ndarray, TrackedFrame]]:
         """Yield (new frame, its :class:`TrackedFrame`) for each uint8 RGB frame, in order (``boxes``: see
         :meth:`FaceFinder.track`). Detection runs in the calling thread while the generator works on the previous
-        ``batch_frames`` frames in another; a frame whose detection failed is blacked out. A track's generated face
+        ``batch_frames`` frames (None: :func:`frames_per_batch` of the first frame) in another; a frame whose
+        detection failed is blacked out. A track's generated face
         is carried to up to ``hold`` frames while it holds still (``keyframes``; 1 generates every face of every
         frame)."""
         done: list[tuple[np.ndarray, TrackedFrame]] = []
@@ -235,6 +243,7 @@ class Anonymizer:
             batch: list[TrackedFrame] = []
             for tracked in self.finder.track(frames, boxes):
                 batch.append(tracked)
+                batch_frames = batch_frames or frames_per_batch(tracked.frame.nbytes)
                 if len(batch) == batch_frames:
                     worker.submit(batch)
                     batch = []

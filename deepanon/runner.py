@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepanon.api import BATCH_FRAMES, Anonymizer, FaceFinder, given_faces
+from deepanon.api import Anonymizer, FaceFinder, given_faces
 from deepanon.keyframes import HOLD_FRAMES
 from deepanon.detection import Detections
 from deepanon.files import InputError, walk_files
@@ -305,7 +305,7 @@ def anonymize_video(
     boxes: BoxesFile | None = None,
     start: float | None = None,
     end: float | None = None,
-    batch_frames: int = BATCH_FRAMES,
+    batch_frames: int | None = None,
     hold: int = HOLD_FRAMES,
     on_frames: Callable[[int], None] | None = None,
     on_start: Callable[[float], None] | None = None,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepanon.api import Anonymizer, FaceFinder
+from deepanon.api import Anonymizer, FaceFinder, frames_per_batch
 from deepanon.files import InputError
 from deepanon.pipeline import FaceReplacer, FaceGenerator
 from deepanon.runner import Job, anonymize_video
@@ -44,6 +44,17 @@ def test_video_keeps_frames_fps_duration_and_audio(tmp_path, carphone_with_audio
     diff_far = np.mean([np.abs(a[far].astype(int) - b[far].astype(int)).mean() for a, b in zip(frames_in, frames_out)])
     assert diff_face > 15 and diff_far < 4  # the face replaced; elsewhere only re-encoding noise
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary files left
+
+
+@pytest.mark.parametrize(("height", "width", "frames"), [(144, 176, 8), (720, 1280, 8), (1080, 1920, 4), (2160, 3840, 1)])
+def test_large_frames_go_to_the_generator_in_smaller_batches(anonymizer, height, width, frames):
+    assert frames_per_batch(height * width * 3) == frames
+    sizes = []
+    anonymize = anonymizer.anonymize
+    anonymizer.anonymize = lambda batch, *args: sizes.append(len(batch)) or anonymize(batch, *args)
+    clip = (np.zeros((height, width, 3), np.uint8) for _ in range(9))
+    out = list(using(FixedDetector([FACE]), anonymizer).anonymize_frames(clip, hold=25))
+    assert len(out) == 9 and sizes == [frames] * (9 // frames) + ([9 % frames] if 9 % frames else [])
 
 
 def test_start_and_end_trim_video_and_audio(tmp_path, carphone_with_audio, anonymizer):
