@@ -224,9 +224,8 @@ class Anonymizer:
         """Yield (new frame, its :class:`TrackedFrame`) for each uint8 RGB frame, in order (``boxes``: see
         :meth:`FaceFinder.track`). Detection runs in the calling thread while the generator works on the previous
         ``batch_frames`` frames (None: :func:`frames_per_batch` of the first frame) in another; a frame whose
-        detection failed is blacked out. A track's generated face
-        is carried to up to ``hold`` frames while it holds still (``keyframes``; 1 generates every face of every
-        frame)."""
+        detection failed is blacked out. A track's generated face is carried to up to ``hold`` frames while it holds
+        still (``keyframes``; 1 generates every face of every frame)."""
         done: list[tuple[np.ndarray, TrackedFrame]] = []
         keys = KeyFaces(hold) if hold > 1 else None
 

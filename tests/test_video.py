@@ -53,7 +53,7 @@ def test_large_frames_go_to_the_generator_in_smaller_batches(anonymizer, height,
     anonymize = anonymizer.anonymize
     anonymizer.anonymize = lambda batch, *args: sizes.append(len(batch)) or anonymize(batch, *args)
     clip = (np.zeros((height, width, 3), np.uint8) for _ in range(9))
-    out = list(using(FixedDetector([FACE]), anonymizer).anonymize_frames(clip, hold=25))
+    out = list(using(FixedDetector([FACE]), anonymizer).anonymize_frames(clip))
     assert len(out) == 9 and sizes == [frames] * (9 // frames) + ([9 % frames] if 9 % frames else [])
 
 
