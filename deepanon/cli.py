@@ -24,7 +24,7 @@ from deepanon.cluster import anonymize_on_ray, default_journal
 from deepanon.cli_training import evaluate, exit_on_sigterm, export, train
 from deepanon.detection import DetectorName
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
-from deepanon.api import BATCH_BYTES, BATCH_FRAMES, Anonymizer, FaceFinder, SetupError
+from deepanon.api import BATCH_BYTES, BATCH_FRAMES, Anonymizer, FaceFinder, SetupError, frames_per_batch
 from deepanon.keyframes import HOLD_FRAMES
 from deepanon.files import InputError, atomic_write
 from deepanon.images import IMAGE_SUFFIXES
@@ -341,7 +341,8 @@ def run_on_ray(run: Run, options: dict, address: str, output: str | None, worker
 @click.option("--end", type=click.FloatRange(0), default=None, help="End time in seconds.")
 @click.option("--batch-frames", type=click.IntRange(1), default=None,
               help=f"Frames whose faces are generated in one batch (default: {BATCH_FRAMES}, fewer where that many "
-                   f"frames would take more than {BATCH_BYTES >> 20} MiB: 4 at 1080p, 1 at 4K).")
+                   f"frames would take more than {BATCH_BYTES >> 20} MiB: {frames_per_batch(1920 * 1080 * 3)} at "
+                   f"1080p, {frames_per_batch(3840 * 2160 * 3)} at 4K).")
 @click.option("--hold", type=click.IntRange(1), default=HOLD_FRAMES, show_default=True,
               help="Show a person's generated face on up to N frames while the face holds still: steadier faces, "
                    "fewer generator calls. 1 generates every face of every frame.")
