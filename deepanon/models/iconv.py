@@ -22,13 +22,14 @@ def impute(x: torch.Tensor, certainty: torch.Tensor, omega: torch.Tensor) -> tor
     """Expected input E[Ĩ] = C·x + (1 - C)·h (eq. 3) with h the certainty-weighted neighbourhood estimate (eq. 4).
 
     ``h = DWConv_ω(x·C) / (AvgPool_K(C) + 0.01)``: ``omega`` is the depthwise (C_in, 1, K, K) kernel (already scaled);
-    zero padding; the average pool counts the padding, i.e. always divides by K².
+    zero padding; the average pool counts the padding, i.e. always divides by K². Computed as
+    ``x·C + DWConv_ω(x·C) · (1 - C) / (AvgPool_K(C) + 0.01)``: the one-channel factor is cheap, and the full-width
+    work is one product, the convolution and one fused multiply-add (eager inference 10-20 % faster, NOTES).
     """
     k = omega.shape[-1]
-    weighted = depthwise_conv2d(x * certainty, omega)
+    known = x * certainty
     mass = F.avg_pool2d(certainty, k, stride=1, padding=k // 2, count_include_pad=True)
-    h = weighted / (mass + IMPUTATION_EPS)
-    return certainty * x + (1 - certainty) * h
+    return torch.addcmul(known, depthwise_conv2d(known, omega), (1 - certainty) / (mass + IMPUTATION_EPS))
 
 
 def propagate_certainty(certainty: torch.Tensor, w_c: torch.Tensor) -> torch.Tensor:
