@@ -31,6 +31,7 @@ from deepanon.images import IMAGE_SUFFIXES
 from deepanon.prepare import DEFAULT_EXPAND, prepare_split, source_photos
 from deepanon.pipeline import Precision, Replacement
 from deepanon.report import BoxesFile, FileReport, payload
+from deepanon.streaming import share_one_malloc_arena
 from deepanon.runner import (
     Job, anonymize_images, anonymize_video, check_plan, detect_image, detect_video, find_inputs, groups,
     guarded, plan_outputs, writable_folder,
@@ -366,6 +367,7 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
         raise click.BadParameter("--end must be after --start")
     run = plan_run(paths, output, VIDEO_SUFFIXES, report_path, detect_only, boxes_path, suffix=".mp4")
     boxes = read_boxes(boxes_path)
+    share_one_malloc_arena()
     with summary_when_interrupted(run), progress_bar(quiet) as progress:  # Ctrl-C while the model loads: exit 130
         worker = build(detect_only, threads, detector, threshold, turned, weights=weights, replacement=replacement,
                        seed=seed, truncation=truncation, device=device, batch_size=batch_size, precision=precision,

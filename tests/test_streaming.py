@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -147,3 +149,38 @@ def test_worker_finishes_even_when_its_wake_ups_are_lost():
     thread.start()
     thread.join(timeout=5)
     assert done.is_set() and handled == [0, 1, 2, 3, 4]
+
+
+ARENA_PROBE = """
+import ctypes, sys, threading
+import numpy as np
+from deepanon.streaming import share_one_malloc_arena
+if sys.argv[1] == "shared":
+    assert share_one_malloc_arena()
+barrier = threading.Barrier(5)
+def allocate():
+    kept = [np.ones(1000) for _ in range(10)]  # 8 KB blocks: malloc's arenas, not mmap
+    barrier.wait()  # all four threads alive at once, so none inherits another's arena
+    barrier.wait()
+threads = [threading.Thread(target=allocate) for _ in range(4)]
+for t in threads:
+    t.start()
+barrier.wait()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+stream = libc.fopen(sys.argv[2].encode(), b"w")
+libc.malloc_info(0, ctypes.c_void_p(stream))
+libc.fclose(ctypes.c_void_p(stream))
+barrier.wait()
+for t in threads:
+    t.join()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
+@pytest.mark.parametrize(("mode", "heaps"), [("shared", 1), ("default", 5)])
+def test_one_malloc_arena_serves_every_thread(tmp_path, mode, heaps):
+    info = tmp_path / "malloc_info.xml"
+    subprocess.run([sys.executable, "-c", ARENA_PROBE, mode, str(info)], check=True)
+    # malloc_info lists one <heap nr=...> per arena: the main one, plus one per thread without the limit
+    assert info.read_text().count("<heap nr=") == heaps
