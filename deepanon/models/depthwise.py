@@ -18,11 +18,14 @@ BANDED_FROM_KERNEL = 5
 
 def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``F.conv2d(x, weight, padding=K // 2, groups=C)`` for x (B, C, H, W) and weight (C, 1, K, K), K odd, in the
-    dtype autocast gives it, returned contiguous. In bf16 on the CPU with K >= 5 through :class:`BandedDepthwise`;
-    otherwise PyTorch's, in the layout whose backward is fastest: channels_last for fp32 on the CPU and on CUDA
-    (unmeasured there), NCHW for bf16 (channels_last is ~2× slower)."""
+    dtype autocast gives it. Without a gradient to compute, PyTorch's, in x's memory layout (a channels_last
+    generator stays channels_last). For training, returned contiguous: in bf16 on the CPU with K >= 5 through
+    :class:`BandedDepthwise`; otherwise PyTorch's, in the layout whose backward is fastest: channels_last for fp32 on
+    the CPU and on CUDA (unmeasured there), NCHW for bf16 (channels_last is ~2× slower)."""
     dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
     k = weight.shape[-1]
+    if not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+        return F.conv2d(x.to(dtype), weight.to(dtype), padding=k // 2, groups=x.shape[1])
     if x.device.type == "cpu" and dtype == torch.bfloat16 and k >= BANDED_FROM_KERNEL and k % 2:
         return BandedDepthwise.apply(x.to(dtype).contiguous(), weight.to(dtype))
     layout = torch.channels_last if dtype == torch.float32 or x.is_cuda else torch.contiguous_format
