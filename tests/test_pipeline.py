@@ -6,6 +6,7 @@ import torch
 
 from deepanon.detection import Detections
 from deepanon.models.compiled import CompiledForward
+from deepanon.models.iconv import ImputedConv2d
 from deepanon.pipeline import FaceReplacer, FaceGenerator, Precision, Replacement, cover
 
 BOX = np.array([[170, 60, 250, 170]], np.float32)
@@ -155,6 +156,36 @@ def test_precision_and_batch_defaults():
         autocast_dtype(Precision.FP16, cpu)
     assert [default_batch_size(cpu, None, False), default_batch_size(cpu, torch.bfloat16, False),
             default_batch_size(cpu, None, True), default_batch_size(torch.device("cuda"), torch.bfloat16, False)] == [1, 2, 8, 64]
+
+
+def test_eager_cpu_generation_runs_channels_last_and_matches_nchw(tiny_generator):
+    """The convolutions above 4×4 get channels_last inputs (no layout conversions in oneDNN), and the faces equal
+    those of the generator run on NCHW inputs (fp32, within one level)."""
+    cfg, rng = tiny_generator.config, np.random.default_rng(0)
+    s = cfg.image_size
+    crops = rng.integers(0, 256, (3, s, s, 3), np.uint8)
+    certainty = np.ones((3, s, s), np.float32)
+    certainty[:, s // 4 : 3 * s // 4, s // 4 : 3 * s // 4] = 0
+    keypoints = rng.random((3, cfg.num_keypoints, 2)).astype(np.float32)
+    latents = torch.randn(3, cfg.latent_channels, 4, 4, generator=torch.Generator().manual_seed(0))
+    layouts = []
+    hooks = [layer.conv.register_forward_pre_hook(
+        lambda module, args: layouts.append((args[0].shape[-1], args[0].is_contiguous(memory_format=torch.channels_last))))
+        for layer in tiny_generator.modules() if isinstance(layer, ImputedConv2d)]
+    try:
+        faces = FaceGenerator(tiny_generator, torch.device("cpu"), precision=Precision.FP32)(crops, certainty, keypoints,
+                                                                                            latents)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    image = torch.from_numpy(crops).permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1
+    c = torch.from_numpy(certainty)[:, None].contiguous()
+    with torch.no_grad():
+        reference = tiny_generator(image * c, c, torch.from_numpy(keypoints), latents)
+    expected = ((reference + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    # one call per face (the fp32 batch); the 4×4 bottleneck takes the pose features' layout from its concatenation
+    assert len(layouts) == 3 * len(hooks) and all(last for side, last in layouts if side > 4)
+    assert np.abs(faces.astype(int) - expected.astype(int)).max() <= 1
 
 
 @pytest.mark.slow

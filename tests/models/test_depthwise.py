@@ -71,3 +71,16 @@ def test_banded_path_only_for_bf16_kernels_of_5_or_more(dtype, autocast, k, band
     torch.testing.assert_close(out, expected)
     out.float().sum().backward()
     assert x.grad.dtype == dtype and weight.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_without_gradient_the_convolution_keeps_the_input_layout(autocast):
+    x = torch.randn(2, 4, 9, 9).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(4, 1, 5, 5)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        out = depthwise_conv2d(x, weight)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        trained = depthwise_conv2d(x.clone().requires_grad_(), weight)  # the training path: contiguous
+    assert out.is_contiguous(memory_format=torch.channels_last) and trained.is_contiguous()
+    assert out.dtype == trained.dtype == (torch.bfloat16 if autocast else torch.float32)
+    torch.testing.assert_close(out, trained.detach())
