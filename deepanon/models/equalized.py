@@ -52,5 +52,14 @@ class EqualizedLinear(nn.Module):
 
 
 def pixel_norm(x: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Normalise each pixel's feature vector to unit RMS over channels (ProGAN PixelNorm)."""
+    """Normalise each pixel's feature vector to unit RMS over channels (ProGAN PixelNorm): x / sqrt(mean_c(x²) + eps).
+
+    In channels_last (eager inference on the CPU) the mean comes from the channels' L2 norm, one reduction along
+    contiguous memory without a squared copy of x, and the scale is rounded to x's dtype once: 2-3× faster in bf16.
+    In NCHW (training) that reduction is 28 % slower than squaring first, so x² is averaged (benchmarks/NOTES.md).
+    """
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        norm = norm.to(torch.promote_types(norm.dtype, torch.float32))
+        return x * torch.rsqrt(norm.square() / x.shape[1] + eps).to(x.dtype)
     return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + eps)

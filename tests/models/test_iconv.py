@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from deepanon.models.equalized import pixel_norm
 from deepanon.models.iconv import ImputedConv2d
 
 
@@ -127,3 +128,18 @@ def test_one_by_one_layer_imputes_without_updating_certainty():
     y_known_changed, _ = layer(x_known_changed, c)
     assert not torch.equal(y[..., 3, 3], y_known_changed[..., 3, 3])
     assert torch.equal(y[..., 6:, 6:], y_known_changed[..., 6:, 6:])  # a 1×1 f touches nothing far away
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.bfloat16, 1e-2)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_pixel_norm_matches_a_loop_over_pixels_in_either_layout(dtype, tolerance, layout):
+    x = torch.randn(2, 6, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    expected = torch.empty_like(x)
+    for b in range(2):
+        for y in range(3):
+            for i in range(4):
+                v = x[b, :, y, i]
+                expected[b, :, y, i] = v / torch.sqrt((v * v).sum() / 6 + 1e-7)
+    got = pixel_norm(x.to(dtype).contiguous(memory_format=layout))
+    assert got.dtype == dtype and got.is_contiguous(memory_format=layout)
+    assert (got.double() - expected).abs().max() <= tolerance * expected.abs().max()
