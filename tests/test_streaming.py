@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 import threading
@@ -177,7 +178,7 @@ for t in threads:
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc arenas")
 @pytest.mark.parametrize(("mode", "heaps"), [("shared", 1), ("default", 5)])
 def test_one_malloc_arena_serves_every_thread(tmp_path, mode, heaps):
     info = tmp_path / "malloc_info.xml"
