@@ -77,7 +77,7 @@ def common_options(fn):
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--batch-size", type=click.IntRange(1), default=None, help="Faces per generator call (default: measured best: 1-2 on the CPU, 8 compiled, 64 on CUDA)."),
         click.option("--precision", type=click.Choice([p.value for p in Precision]), default="auto", show_default=True, help="Generator arithmetic: auto = bf16 on CUDA (fp16 on GPUs without bf16) and on CPUs with native bf16, else fp32."),
-        click.option("--compile", "compile_generator", is_flag=True, help="torch.compile the generator: faster per face on the CPU after a warm-up of a minute or more (needs a C++ compiler; falls back to eager; benchmarks/NOTES.md). Pays off on long videos."),
+        click.option("--compile", "compile_generator", is_flag=True, help="torch.compile the generator after a warm-up of a minute or more (needs a C++ compiler; falls back to eager). On the CPU it pays off on folders of photos (1.2x the eager photos/s); a video ran no faster than eager (benchmarks/NOTES.md)."),
         click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch and the detector (default: torch's; 2 for the detector)."),
         click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of every file, face and skipped file (schema in the README)."),
         click.option("--detect-only", is_flag=True, help="Only find the faces and write them to --report: no pictures, no generator. Edit the report, then run again with --boxes."),
