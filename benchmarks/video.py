@@ -1,7 +1,7 @@
 """End-to-end video speed: deepanon against deface on the same files in the same run.
 
     python benchmarks/video.py [--clips ../shared/data/videos/*.mp4] [--synthetic 1 3 10] [--seconds 4]
-        [--weights FILE] [--threads 2] [--json out.json]
+        [--weights FILE] [--threads N] [--json out.json]
 
 Each clip is processed by ``deepanon video`` (generated faces with the default ``accurate`` detector, also with
 ``--hold 1`` (every face of every frame generated), with ``fast`` and with single-scale ``centerface``, deface's own
@@ -122,17 +122,20 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, nargs="*", default=[1, 3, 10])
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the synthetic clips")
     parser.add_argument("--weights", type=Path, help="generator weights (default: the bundled ones)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="threads for both tools (default: each tool's own)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--tools", nargs="*", help="run only these rows' tools (names as in the table)")
     args = parser.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    if args.threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
     work = Path(tempfile.mkdtemp(prefix="deepanon-video-bench-"))
     clips = list(args.clips) + [synthetic_clip(work / f"synthetic_720p_{n}faces.mp4", n, args.seconds) for n in args.synthetic]
     beside = Path(sys.executable).with_name("deface")  # the deface of this environment, on PATH or not
     deface = str(beside) if beside.is_file() else shutil.which("deface") or "deface"
-    deepanon = [sys.executable, "-m", "deepanon", "video", "--quiet", "--threads", str(args.threads)]
+    deepanon = [sys.executable, "-m", "deepanon", "video", "--quiet"]
+    if args.threads:
+        deepanon += ["--threads", str(args.threads)]
     if args.weights:
         deepanon += ["--weights", str(args.weights)]
     runs = {
@@ -158,7 +161,7 @@ def main() -> None:
         for row in rows[-len(runs):]:
             row["vs_deface"] = row["seconds"] / times["deface"]
 
-    table = Table(title=f"Video, {args.threads} threads (process wall time, start-up included)")
+    table = Table(title=f"Video, {args.threads or 'default'} threads (process wall time, start-up included)")
     for column in ["clip", "frames", "tool", "fps", "ms/frame", "× deface time", "peak MiB", "flicker"]:
         table.add_column(column, justify="right")
     for r in rows:

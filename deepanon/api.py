@@ -132,12 +132,13 @@ class FaceFinder:
     ``--detect-only`` runs)."""
 
     def __init__(self, detector: Detector | DetectorName | str = DEFAULT_DETECTOR, threshold: float | None = None,
-                 turned: bool = True, threads: int = 2) -> None:
+                 turned: bool = True, threads: int = 2, spin_wait: bool = True) -> None:
         if not isinstance(detector, str):  # a Detector (or any object with its ``detect``)
             self.detector = detector
             return
         try:
-            self.detector = create_detector(DetectorName(detector), threshold=threshold, threads=threads, turns=turned)
+            self.detector = create_detector(DetectorName(detector), threshold=threshold, threads=threads, turns=turned,
+                                            spin_wait=spin_wait)
         except (ImportError, ValueError) as err:
             raise SetupError(str(err)) from err
 
@@ -178,10 +179,10 @@ class Anonymizer:
                  detector: DetectorName | str = DEFAULT_DETECTOR, threshold: float | None = None, turned: bool = True,
                  seed: int | None = None, truncation: float | None = None, device: str = "auto",
                  batch_size: int | None = None, precision: Precision | str = Precision.AUTO, compile: bool = False,
-                 detector_threads: int = 2) -> None:
+                 detector_threads: int = 2, detector_spin_wait: bool = True) -> None:
         self.replacer = face_replacer(weights, replacement, device, batch_size, truncation, seed is not None,
                                       precision, compile)
-        self.finder = FaceFinder(detector, threshold, turned, detector_threads)
+        self.finder = FaceFinder(detector, threshold, turned, detector_threads, detector_spin_wait)
         self.seed = seed
 
     @classmethod

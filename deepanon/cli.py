@@ -39,6 +39,10 @@ from deepanon.runner import (
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 SEED_RANGE = (-(2**63), 2**63 - 1)  # what torch.Generator.manual_seed takes, with room for a per-face offset
+# A video's detection and generation run at the same time in their own threads: on 2 cores, the stage clip took 118
+# ms a frame with 1 torch thread and a detector of 2 sleeping threads against 146 with 2 and 2 spinning, talking
+# head and 720p unchanged (benchmarks/NOTES.md).
+OVERLAPPED_TORCH_THREADS = 1
 T = TypeVar("T")
 console = Console(stderr=True, soft_wrap=True)  # one message per line, whatever the terminal width
 
@@ -78,7 +82,7 @@ def common_options(fn):
         click.option("--batch-size", type=click.IntRange(1), default=None, help="Faces per generator call (default: measured best: 1-2 on the CPU, 8 compiled, 64 on CUDA)."),
         click.option("--precision", type=click.Choice([p.value for p in Precision]), default="auto", show_default=True, help="Generator arithmetic: auto = bf16 on CUDA (fp16 on GPUs without bf16) and on CPUs with native bf16, else fp32."),
         click.option("--compile", "compile_generator", is_flag=True, help="torch.compile the generator after a warm-up of a minute or more (needs a C++ compiler; falls back to eager). On the CPU it pays off on folders of photos (1.2x the eager photos/s); a video ran no faster than eager (benchmarks/NOTES.md)."),
-        click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch and the detector (default: torch's; 2 for the detector)."),
+        click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch and the detector (default: 2 for the detector; for torch, torch's own on photos and 1 on videos, whose detection runs while faces are generated)."),
         click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of every file, face and skipped file (schema in the README)."),
         click.option("--detect-only", is_flag=True, help="Only find the faces and write them to --report: no pictures, no generator. Edit the report, then run again with --boxes."),
         click.option("--boxes", "boxes_path", type=click.Path(path_type=Path, dir_okay=False), help="Replace exactly the faces listed in this report (from --detect-only, edited) instead of detecting them; a file not listed is not written."),
@@ -243,16 +247,19 @@ def read_boxes(path: Path | None) -> BoxesFile | None:
 
 
 def build(detect_only: bool, threads: int | None, detector: str, threshold: float | None, turned: bool,
-          **generator_options) -> FaceFinder | Anonymizer:
+          overlapped: bool = False, **generator_options) -> FaceFinder | Anonymizer:
     """The face finder (``--detect-only``) or the whole anonymizer, after the thread count and SIGTERM handling are
-    set; bad options are one line."""
-    if threads is not None:
-        torch.set_num_threads(threads)
+    set; bad options are one line. ``overlapped``: detection and generation run at the same time (a video), so by
+    default torch gets OVERLAPPED_TORCH_THREADS and the detector's idle threads sleep instead of spinning."""
+    overlapped = overlapped and not detect_only
+    if threads is not None or overlapped:
+        torch.set_num_threads(threads or OVERLAPPED_TORCH_THREADS)
     exit_on_sigterm()
     if detect_only:
         return setup_or_exit(lambda: FaceFinder(detector, threshold, turned, threads or 2))
     return setup_or_exit(lambda: Anonymizer(detector=detector, threshold=threshold, turned=turned,
-                                            detector_threads=threads or 2, **generator_options))
+                                            detector_threads=threads or 2, detector_spin_wait=not overlapped,
+                                            **generator_options))
 
 
 @main.command()
@@ -369,9 +376,9 @@ def video(paths, output, weights, replacement, detector, threshold, seed, trunca
     boxes = read_boxes(boxes_path)
     share_one_malloc_arena()
     with summary_when_interrupted(run), progress_bar(quiet) as progress:  # Ctrl-C while the model loads: exit 130
-        worker = build(detect_only, threads, detector, threshold, turned, weights=weights, replacement=replacement,
-                       seed=seed, truncation=truncation, device=device, batch_size=batch_size, precision=precision,
-                       compile=compile_generator)
+        worker = build(detect_only, threads, detector, threshold, turned, overlapped=boxes is None, weights=weights,
+                       replacement=replacement, seed=seed, truncation=truncation, device=device,
+                       batch_size=batch_size, precision=precision, compile=compile_generator)
         for job in run.jobs:
             task = progress.add_task(job.source.name, total=None, rate="")
 

@@ -113,3 +113,40 @@ def test_summary_names_blacked_out_and_bridged_frames(tmp_path, capsys):
     assert "22 … and 5 more" in err
     saved = json.loads(path.read_text())["files"][0]
     assert saved["blacked_out_frames"] == [7] and saved["bridged_frames"] == list(range(3, 28))
+
+
+@pytest.mark.parametrize(("command", "options", "torch_threads", "detector_threads", "spin_wait"), [
+    ("video", [], 1, 2, False),  # detection runs while faces are generated: one torch thread, sleeping detector
+    ("video", ["--threads", "3"], 3, 3, False),
+    ("video", ["--boxes", "BOXES"], None, 2, True),  # nothing is detected: generation has the cores to itself
+    ("image", [], None, 2, True),
+])
+def test_thread_defaults_when_detection_and_generation_overlap(monkeypatch, tmp_path, astronaut, command, options,
+                                                              torch_threads, detector_threads, spin_wait):
+    import imageio.v3 as iio
+    import torch
+
+    import deepanon.cli as cli
+    from deepanon.api import SetupError
+    from deepanon.report import SCHEMA
+
+    source = tmp_path / ("clip.mp4" if command == "video" else "photo.png")
+    if command == "video":
+        make_clip(source, "-f", "lavfi", "-i", "testsrc=duration=1:size=64x48:rate=5", "-pix_fmt", "yuv420p")
+    else:
+        iio.imwrite(source, astronaut)
+    boxes = tmp_path / "faces.json"
+    boxes.write_text(json.dumps({"schema": SCHEMA, "files": [{"input": str(source), "faces": []}]}))
+    seen = {"torch": None}
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.update(torch=n))
+
+    def anonymizer(**options):
+        seen.update(options)
+        raise SetupError("stop here")
+
+    monkeypatch.setattr(cli, "Anonymizer", anonymizer)
+    given = [str(boxes) if option == "BOXES" else option for option in options]
+    result = CliRunner().invoke(main, [command, str(source), "--quiet", *given])
+    assert result.exit_code == 1 and "stop here" in result.output, result.output
+    assert (seen["torch"], seen["detector_threads"], seen["detector_spin_wait"]) == (torch_threads, detector_threads,
+                                                                                   spin_wait)

@@ -65,12 +65,13 @@ YUNET_TILE = 960  # yuface warns above this size
 
 
 def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None = None, threads: int = 2,
-                    turns: bool = False) -> Detector:
+                    turns: bool = False, spin_wait: bool = True) -> Detector:
     """Build a detector by name.
 
     threshold: score threshold in [0, 1] (None: the measured default of that detector, ``DEFAULT_THRESHOLD``).
     threads: onnxruntime intra-op threads for CenterFace (YuNet uses OpenMP's own threads).
     turns: also find faces in photos turned by 90°, 180° and 270° (``TURN_PROBE``; CenterFace modes only).
+    spin_wait: False when other work shares the cores at the same time (``centerface.session``).
     Raises ValueError for an unknown name and ImportError when YuNet's optional package is missing.
     """
     name = DetectorName(name)
@@ -79,13 +80,17 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
         from deepanon.detection.yunet import YuNet
 
         return Tiled(YuNet(threshold), tile=YUNET_TILE)
-    overview = Tiled(CenterFace(max(threshold, OVERVIEW_FLOOR), threads), max_side=OVERVIEW_SIDE,
-                     skip_up_to=2 * OVERVIEW_SIDE - 1)
+
+    def centerface(floor: float = 0.0) -> CenterFace:
+        return CenterFace(max(threshold, floor), threads, spin_wait)
+
+    overview = Tiled(centerface(OVERVIEW_FLOOR), max_side=OVERVIEW_SIDE, skip_up_to=2 * OVERVIEW_SIDE - 1)
+
     def multiscale(passes: tuple[tuple[float, float], ...]) -> Detector:
-        return Union([*(Tiled(CenterFace(max(threshold, floor), threads), scale) for scale, floor in passes), overview])
+        return Union([*(Tiled(centerface(floor), scale) for scale, floor in passes), overview])
 
     if name is DetectorName.CENTERFACE:
-        upright = Union([Tiled(CenterFace(threshold, threads)), overview])
+        upright = Union([Tiled(centerface()), overview])
     elif name is DetectorName.FAST:
         upright = multiscale(PASSES[name])
     else:
@@ -93,5 +98,5 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
     if not turns:
         return upright
     probe_scale, probe_floor = TURN_PROBE
-    return Reoriented(upright, Tiled(CenterFace(max(threshold, probe_floor), threads), probe_scale), TURN_CONFIDENT,
+    return Reoriented(upright, Tiled(centerface(probe_floor), probe_scale), TURN_CONFIDENT,
                       TURN_SETTLED)

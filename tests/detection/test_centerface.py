@@ -79,3 +79,15 @@ def test_decode_hand_made_outputs():
     expected = [[12 + 0.3 * 16, 5 + 8], [12 + 0.7 * 16, 5 + 8], [12 + 8, 5 + 12], [12 + 0.35 * 16, 5 + 16], [12 + 0.65 * 16, 5 + 16]]
     np.testing.assert_allclose(found.landmarks[0], expected, atol=1e-5)
     assert len(decode(np.zeros((h, w), np.float32), log_size, offset, landmarks, 0.2)) == 0
+
+
+def test_sleeping_threads_give_the_same_outputs():
+    from skimage import data
+
+    spinning, sleeping = session(2), session(2, spin_wait=False)
+    assert sleeping.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    with pytest.raises(RuntimeError, match="does not have"):  # onnxruntime's default: spinning
+        spinning.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+    blob = to_blob(data.astronaut())
+    for expected, got in zip(spinning.run(None, {"input.1": blob}), sleeping.run(None, {"input.1": blob})):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

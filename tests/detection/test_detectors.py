@@ -136,3 +136,15 @@ def test_large_faces_in_large_photos_are_covered_whole(grace_hopper, canvas, fac
     # measured 0.94 and 0.99 (CenterFace boxes differ a few % between scales); was 0.36 and 0.48: only the middle of
     # the close-up, and the half of the 12-megapixel face in one tile of the 0.5x pass
     assert covered[ty0:ty1, tx0:tx1].mean() > 0.9
+
+
+@pytest.mark.parametrize("name", ["fast", "accurate", "thorough", "centerface"])
+@pytest.mark.parametrize("spin_wait", [True, False])
+def test_every_centerface_pass_gets_the_spin_setting(monkeypatch, name, spin_wait):
+    import deepanon.detection.centerface as centerface
+
+    asked = []
+    real = centerface.session
+    monkeypatch.setattr(centerface, "session", lambda threads, spin_wait=True: asked.append(spin_wait) or real(threads))
+    create_detector(name, threads=1, turns=True, spin_wait=spin_wait)
+    assert len(asked) >= 3 and set(asked) == {spin_wait}  # every pass, the overview and the turn probe
