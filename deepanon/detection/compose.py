@@ -42,8 +42,7 @@ def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class Tiled(Detector):
-    """Run ``inner`` on the image resized by ``scale``, cut into tiles of at most ``tile`` px a side, or whole when
-    the resized image has at most ``whole_up_to`` pixels (default ``tile``²: the same bound on memory).
+    """Run ``inner`` on the image resized by ``scale``, cut into tiles of at most ``tile`` px a side.
 
     Bounds the input size of ``inner`` on large frames; faces keep ``scale`` times their size whatever the photo's
     size or aspect ratio, so a large photo costs time in proportion to its area, never faces. Each tile is resized
@@ -55,10 +54,9 @@ class Tiled(Detector):
     """
 
     def __init__(self, inner: Detector, scale: float = 1.0, tile: int = TILE, overlap: int = 128,
-                 max_side: int | None = None, skip_up_to: int = 0, whole_up_to: int | None = None) -> None:
+                 max_side: int | None = None, skip_up_to: int = 0) -> None:
         self.inner, self.scale, self.tile, self.overlap, self.max_side = inner, scale, tile, overlap, max_side
         self.skip_up_to = skip_up_to
-        self.whole_up_to = tile * tile if whole_up_to is None else whole_up_to
 
     def _detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
@@ -67,7 +65,7 @@ class Tiled(Detector):
         scale = self.scale if self.max_side is None else min(self.scale, self.max_side / max(h, w))
         height, width = max(1, round(h * scale)), max(1, round(w * scale))
         parts, cut = [], []
-        for rect in tiles(height, width, self.tile, self.overlap, self.whole_up_to):
+        for rect in tiles(height, width, self.tile, self.overlap):
             x0, y0, x1, y1 = (int(v) for v in rect)
             # the source pixels under the tile, one more where the tile's edge falls between two of them
             sx0, sy0 = math.floor(x0 * w / width), math.floor(y0 * h / height)

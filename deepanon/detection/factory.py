@@ -61,7 +61,7 @@ DEFAULT_THRESHOLD: dict[DetectorName, float] = {
     DetectorName.YUNET: 0.5,
 }
 
-YUNET_TILE = 960  # yuface warns above this size on either side
+YUNET_TILE = 960  # yuface warns above this size
 
 
 def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None = None, threads: int = 2,
@@ -79,7 +79,7 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
     if name is DetectorName.YUNET:
         from deepanon.detection.yunet import YuNet
 
-        return Tiled(YuNet(threshold), tile=YUNET_TILE, whole_up_to=0)
+        return Tiled(YuNet(threshold), tile=YUNET_TILE)
 
     def centerface(floor: float = 0.0) -> CenterFace:
         return CenterFace(max(threshold, floor), threads, spin_wait)

@@ -30,12 +30,8 @@ def tile_spans(length: int, tile: int, overlap: int) -> np.ndarray:
     return np.stack([starts, starts + size], 1)
 
 
-def tiles(height: int, width: int, tile: int, overlap: int, whole_up_to: int = 0) -> np.ndarray:
-    """int64 (K, 4) tile rectangles x0, y0, x1, y1 (exclusive ends) covering a ``height`` x ``width`` image; one
-    tile, the whole image, when it has at most ``whole_up_to`` pixels whatever its sides (a 1088×612 frame is one
-    pass, not two halves overlapping by ``overlap`` px)."""
-    if height * width <= whole_up_to:
-        return np.array([[0, 0, width, height]], np.int64)
+def tiles(height: int, width: int, tile: int, overlap: int) -> np.ndarray:
+    """int64 (K, 4) tile rectangles x0, y0, x1, y1 (exclusive ends) covering a ``height`` x ``width`` image."""
     xs, ys = tile_spans(width, tile, overlap), tile_spans(height, tile, overlap)
     return np.array([[x0, y0, x1, y1] for y0, y1 in ys for x0, x1 in xs], dtype=np.int64).reshape(-1, 4)
 

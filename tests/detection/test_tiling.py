@@ -65,19 +65,6 @@ def test_face_cut_by_tile_border_found_once_and_mapped_back_exactly():
     np.testing.assert_array_equal(found.boxes[order], np.array(sorted(faces), np.float32))
 
 
-def test_an_image_within_the_tile_area_is_one_tile_whatever_its_sides():
-    assert tiles(612, 1088, 1024, 128, whole_up_to=1024 * 1024).tolist() == [[0, 0, 1088, 612]]  # a 360p frame at 1.7x
-    assert len(tiles(612, 1088, 1024, 128)) == 2
-    assert len(tiles(1024, 1088, 1024, 128, whole_up_to=1024 * 1024)) == 2  # above the area: cut as before
-    face = (100, 40, 160, 100)  # across the middle, where two 200 px tiles would cut it
-    inner = WhiteRectangles()
-    found = Tiled(inner, tile=200, overlap=60).detect(draw(150, 260, [face]))  # 39,000 px <= 200²
-    assert inner.inputs == [(150, 260)] and found.boxes.tolist() == [list(face)]
-    inner = WhiteRectangles()
-    Tiled(inner, tile=200, overlap=60, whole_up_to=0).detect(draw(150, 260, [face]))
-    assert len(inner.inputs) == 2
-
-
 def test_rescaled_tiles_map_back_exactly():
     faces = [(180, 40, 216, 80), (10, 10, 40, 50), (460, 250, 500, 300)]
     found = Tiled(WhiteRectangles(), scale=0.5, tile=120, overlap=40).detect(draw(300, 500, faces))
@@ -121,5 +108,5 @@ def test_an_overview_pass_is_looked_at_no_larger_than_max_side():
     inner = WhiteRectangles()
     face = (4000, 2000, 4600, 2800)
     found = Tiled(inner, scale=1.0, tile=1536, overlap=128, max_side=2048).detect(draw(3000, 8000, [face]))
-    assert inner.inputs == [(768, 2048)]  # 8000×3000 seen as 2048×768, within 1536² px: one tile
+    assert [h for h, _ in inner.inputs] == [768, 768]  # 8000×3000 seen as 2048×768: two tiles
     np.testing.assert_allclose(found.boxes, [face], atol=8000 / 2048)
