@@ -98,5 +98,4 @@ def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None 
     if not turns:
         return upright
     probe_scale, probe_floor = TURN_PROBE
-    return Reoriented(upright, Tiled(centerface(probe_floor), probe_scale), TURN_CONFIDENT,
-                      TURN_SETTLED)
+    return Reoriented(upright, Tiled(centerface(probe_floor), probe_scale), TURN_CONFIDENT, TURN_SETTLED)
