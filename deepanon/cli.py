@@ -39,10 +39,7 @@ from deepanon.runner import (
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 SEED_RANGE = (-(2**63), 2**63 - 1)  # what torch.Generator.manual_seed takes, with room for a per-face offset
-# A video's detection and generation run at the same time in their own threads: on 2 cores, the stage clip took 118
-# ms a frame with 1 torch thread and a detector of 2 sleeping threads against 146 with 2 and 2 spinning, talking
-# head and 720p unchanged (benchmarks/NOTES.md).
-OVERLAPPED_TORCH_THREADS = 1
+DETECTOR_THREADS = 2  # onnxruntime threads of the detector unless --threads says otherwise
 T = TypeVar("T")
 console = Console(stderr=True, soft_wrap=True)  # one message per line, whatever the terminal width
 
@@ -82,7 +79,7 @@ def common_options(fn):
         click.option("--batch-size", type=click.IntRange(1), default=None, help="Faces per generator call (default: measured best: 1-2 on the CPU, 8 compiled, 64 on CUDA)."),
         click.option("--precision", type=click.Choice([p.value for p in Precision]), default="auto", show_default=True, help="Generator arithmetic: auto = bf16 on CUDA (fp16 on GPUs without bf16) and on CPUs with native bf16, else fp32."),
         click.option("--compile", "compile_generator", is_flag=True, help="torch.compile the generator after a warm-up of a minute or more (needs a C++ compiler; falls back to eager). On the CPU it pays off on folders of photos (1.2x the eager photos/s); a video ran no faster than eager (benchmarks/NOTES.md)."),
-        click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch and the detector (default: 2 for the detector; for torch, torch's own on photos and 1 on videos, whose detection runs while faces are generated)."),
+        click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch and the detector (default: 2 for the detector; for torch, torch's own on photos, and on videos, whose detection runs while faces are generated, the cores the detector leaves, at least 1)."),
         click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of every file, face and skipped file (schema in the README)."),
         click.option("--detect-only", is_flag=True, help="Only find the faces and write them to --report: no pictures, no generator. Edit the report, then run again with --boxes."),
         click.option("--boxes", "boxes_path", type=click.Path(path_type=Path, dir_okay=False), help="Replace exactly the faces listed in this report (from --detect-only, edited) instead of detecting them; a file not listed is not written."),
@@ -249,16 +246,23 @@ def read_boxes(path: Path | None) -> BoxesFile | None:
 def build(detect_only: bool, threads: int | None, detector: str, threshold: float | None, turned: bool,
           overlapped: bool = False, **generator_options) -> FaceFinder | Anonymizer:
     """The face finder (``--detect-only``) or the whole anonymizer, after the thread count and SIGTERM handling are
-    set; bad options are one line. ``overlapped``: detection and generation run at the same time (a video), so by
-    default torch gets OVERLAPPED_TORCH_THREADS and the detector's idle threads sleep instead of spinning."""
+    set; bad options are one line.
+
+    ``overlapped``: detection and generation run at the same time (a video), so by default torch gets the cores the
+    detector leaves (at least one) and the detector's idle threads sleep instead of spinning. On 2 cores the stage
+    clip took 118 ms a frame so (1 torch thread) against 146 with torch's 2 and the detector spinning; talking head
+    and 720p unchanged (benchmarks/NOTES.md)."""
     overlapped = overlapped and not detect_only
-    if threads is not None or overlapped:
-        torch.set_num_threads(threads or OVERLAPPED_TORCH_THREADS)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    elif overlapped:
+        torch.set_num_threads(max(1, torch.get_num_threads() - DETECTOR_THREADS))
     exit_on_sigterm()
     if detect_only:
-        return setup_or_exit(lambda: FaceFinder(detector, threshold, turned, threads or 2))
+        return setup_or_exit(lambda: FaceFinder(detector, threshold, turned, threads or DETECTOR_THREADS))
     return setup_or_exit(lambda: Anonymizer(detector=detector, threshold=threshold, turned=turned,
-                                            detector_threads=threads or 2, detector_spin_wait=not overlapped,
+                                            detector_threads=threads or DETECTOR_THREADS,
+                                            detector_spin_wait=not overlapped,
                                             **generator_options))
 
 

@@ -115,14 +115,15 @@ def test_summary_names_blacked_out_and_bridged_frames(tmp_path, capsys):
     assert saved["blacked_out_frames"] == [7] and saved["bridged_frames"] == list(range(3, 28))
 
 
-@pytest.mark.parametrize(("command", "options", "torch_threads", "detector_threads", "spin_wait"), [
-    ("video", [], 1, 2, False),  # detection runs while faces are generated: one torch thread, sleeping detector
-    ("video", ["--threads", "3"], 3, 3, False),
-    ("video", ["--boxes", "BOXES"], None, 2, True),  # nothing is detected: generation has the cores to itself
-    ("image", [], None, 2, True),
+@pytest.mark.parametrize(("command", "options", "cores", "torch_threads", "detector_threads", "spin_wait"), [
+    ("video", [], 2, 1, 2, False),  # detection runs while faces are generated: torch gets what the detector leaves
+    ("video", [], 16, 14, 2, False),
+    ("video", ["--threads", "3"], 2, 3, 3, False),
+    ("video", ["--boxes", "BOXES"], 2, None, 2, True),  # nothing is detected: generation has the cores to itself
+    ("image", [], 2, None, 2, True),
 ])
 def test_thread_defaults_when_detection_and_generation_overlap(monkeypatch, tmp_path, astronaut, command, options,
-                                                              torch_threads, detector_threads, spin_wait):
+                                                              cores, torch_threads, detector_threads, spin_wait):
     import imageio.v3 as iio
     import torch
 
@@ -139,6 +140,7 @@ def test_thread_defaults_when_detection_and_generation_overlap(monkeypatch, tmp_
     boxes.write_text(json.dumps({"schema": SCHEMA, "files": [{"input": str(source), "faces": []}]}))
     seen = {"torch": None}
     monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.update(torch=n))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)  # torch's default: one per core
 
     def anonymizer(**options):
         seen.update(options)
