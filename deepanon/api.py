@@ -19,6 +19,7 @@ import numpy as np
 
 from deepanon.detection import Detector, DetectorName, Detections, create_detector
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
+from deepanon.detection.factory import DEFAULT_THREADS as DETECTOR_THREADS
 from deepanon.keyframes import HOLD_FRAMES, KeyFaces
 from deepanon.pipeline import FaceGenerator, FaceReplacer, Precision, Replacement, cover_frame, select_device
 from deepanon.streaming import Worker
@@ -132,7 +133,7 @@ class FaceFinder:
     ``--detect-only`` runs)."""
 
     def __init__(self, detector: Detector | DetectorName | str = DEFAULT_DETECTOR, threshold: float | None = None,
-                 turned: bool = True, threads: int = 2, spin_wait: bool = True) -> None:
+                 turned: bool = True, threads: int = DETECTOR_THREADS, spin_wait: bool = True) -> None:
         if not isinstance(detector, str):  # a Detector (or any object with its ``detect``)
             self.detector = detector
             return
@@ -179,7 +180,7 @@ class Anonymizer:
                  detector: DetectorName | str = DEFAULT_DETECTOR, threshold: float | None = None, turned: bool = True,
                  seed: int | None = None, truncation: float | None = None, device: str = "auto",
                  batch_size: int | None = None, precision: Precision | str = Precision.AUTO, compile: bool = False,
-                 detector_threads: int = 2, detector_spin_wait: bool = True) -> None:
+                 detector_threads: int = DETECTOR_THREADS, detector_spin_wait: bool = True) -> None:
         self.replacer = face_replacer(weights, replacement, device, batch_size, truncation, seed is not None,
                                       precision, compile)
         self.finder = FaceFinder(detector, threshold, turned, detector_threads, detector_spin_wait)

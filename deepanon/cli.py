@@ -24,6 +24,7 @@ from deepanon.cluster import anonymize_on_ray, default_journal
 from deepanon.cli_training import evaluate, exit_on_sigterm, export, train
 from deepanon.detection import DetectorName
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
+from deepanon.detection.factory import DEFAULT_THREADS as DETECTOR_THREADS
 from deepanon.api import BATCH_BYTES, BATCH_FRAMES, Anonymizer, FaceFinder, SetupError, frames_per_batch
 from deepanon.keyframes import HOLD_FRAMES
 from deepanon.files import InputError, atomic_write
@@ -39,7 +40,6 @@ from deepanon.runner import (
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 SEED_RANGE = (-(2**63), 2**63 - 1)  # what torch.Generator.manual_seed takes, with room for a per-face offset
-DETECTOR_THREADS = 2  # onnxruntime threads of the detector unless --threads says otherwise
 T = TypeVar("T")
 console = Console(stderr=True, soft_wrap=True)  # one message per line, whatever the terminal width
 

@@ -93,8 +93,9 @@ def default_batch_size(device: torch.device, dtype: torch.dtype | None, compiled
 
 # Compiled on the CPU, a batch filled to less than this fraction of ``batch_size`` runs eagerly: a padded compiled call
 # of 8 faces costs about 3.5 faces of an NCHW eager generator (measured at 8 only; the channels_last eager path,
-# ~40 % faster per face, is not measured against it: benchmarks/NOTES.md). Eager and compiled round differently (fp32: up to 2 levels; bf16: up to tens on a pixel, as
-# any two bf16 paths), so a face's pixels depend a little on how many faces share its call.
+# ~40 % faster per face, is not measured against it: benchmarks/NOTES.md). Eager and compiled round differently
+# (fp32: up to 2 levels; bf16: up to tens on a pixel, as any two bf16 paths), so a face's pixels depend a little on
+# how many faces share its call.
 EAGER_BELOW = 0.4
 
 

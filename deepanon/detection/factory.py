@@ -20,6 +20,7 @@ class DetectorName(str, enum.Enum):
 
 
 DEFAULT = DetectorName.ACCURATE
+DEFAULT_THREADS = 2  # onnxruntime intra-op threads: 0.090 s a WIDER photo against 0.127 with 1 (benchmarks/NOTES.md)
 
 # Per multi-scale mode: (image scale, lowest score threshold) of each CenterFace pass. Upscaled passes find small
 # faces; the pass at the image's own scale finds the 32-64 px faces that upscaling loses, the 0.5x pass the largest
@@ -64,8 +65,8 @@ DEFAULT_THRESHOLD: dict[DetectorName, float] = {
 YUNET_TILE = 960  # yuface warns above this size
 
 
-def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None = None, threads: int = 2,
-                    turns: bool = False, spin_wait: bool = True) -> Detector:
+def create_detector(name: DetectorName | str = DEFAULT, threshold: float | None = None,
+                    threads: int = DEFAULT_THREADS, turns: bool = False, spin_wait: bool = True) -> Detector:
     """Build a detector by name.
 
     threshold: score threshold in [0, 1] (None: the measured default of that detector, ``DEFAULT_THRESHOLD``).
