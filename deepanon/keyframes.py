@@ -2,17 +2,19 @@
 
 Generating every face of every frame costs most of a video's time, and each generation paints a slightly different
 face, so the painted face flickers. A track's face is therefore generated on a key frame and carried to the frames
-after it: its generated hole, in the key's own crop while the current box fits the key's hole (the painted face stands
-still while the head does, whatever the detector's jitter), else at the same place in a crop of the key's size
-centred on the current box (the face follows the head, not the jitter of the box's size), over the current frame's
-own pixels around the hole. A new key frame is generated when the face moves (a landmark shifts by more than
-``max_motion`` of the crop side and ``MIN_MOTION_PX`` image pixels), its crop changes size by more than
-``max_scale``, its box outgrows the key's hole, or ``hold`` frames have passed.
+after it: its generated hole, in the key's own crop while the current box fits the key's hole and the landmarks have
+not moved (the painted face stands still while the head does, whatever the detector's jitter), else shifted and
+scaled onto the current crop by the fit of the key's landmarks to the current ones (the face follows the head as it
+moves and as the camera zooms), over the current frame's own pixels around the hole. A new key frame is generated
+when the face changes in a way a shift and a zoom do not explain (a landmark off the fit by more than
+``MAX_RESIDUAL`` of the crop side and ``MIN_MOTION_PX`` image pixels: the head turns, the mouth opens), its crop
+changes size by more than ``max_scale``, the current hole reaches more than ``EDGE_FILL`` past the key's hole, or
+``hold`` frames have passed.
 
-Privacy: every pixel of the current hole comes from the key's generated hole (a hole that is not inside the key's
-generates a new key), so nothing of the key frame's real face is ever carried along. A key's hole is grown by
-``KEY_HOLE_MARGIN`` so that the holes of the next frames, which the crop's whole-pixel placement shifts by a pixel
-or two, fit inside it.
+Privacy: every pixel of the current hole is interpolated from the key's generated hole alone (where the current hole
+reaches past it, from the key's edge pixels repeated), so nothing of the key frame's real face is ever carried along.
+A key's hole is grown by ``KEY_HOLE_MARGIN`` so that the holes of the next frames, which the crop's whole-pixel
+placement and the detector's jitter shift by a pixel or two, mostly fit inside it.
 """
 
 from __future__ import annotations
@@ -20,15 +22,27 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+import cv2
 import numpy as np
 
 from deepanon.geometry import FaceCrop
 
 HOLD_FRAMES = 25  # a generated face is shown on at most this many frames (a second at 25 fps)
-MAX_MOTION = 0.04  # of the crop side: 5 px of a 128² crop
+MAX_MOTION = 0.04  # of the crop side: 5 px of a 128² crop; the key's own crop is kept while no landmark moves more
+MAX_RESIDUAL = 0.02  # of the crop side: landmark motion that a shift and a zoom of the key's face leave unexplained
 MIN_MOTION_PX = 2.0  # but at least this many image pixels: a small face's landmarks jitter by a pixel or two
 MAX_SCALE = 1.2  # crop side change, either way
 KEY_HOLE_MARGIN = 0.03  # a key's hole is grown by this fraction of its crop side: the next frames' holes fit inside
+EDGE_FILL = 0.03  # of the crop side: a hole may reach this far past its key's hole, filled with the key's edge pixels
+
+
+def hole_box(crop: FaceCrop) -> tuple[int, int, int, int]:
+    """Pixel bounds (x0, y0, x1, y1) of ``crop``'s hole in the upright crop; (0, 0, 0, 0) when it has none."""
+    hole = crop.certainty() == 0
+    cols, rows = np.flatnonzero(hole.any(0)), np.flatnonzero(hole.any(1))
+    if not cols.size:
+        return 0, 0, 0, 0
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 @dataclass
@@ -42,9 +56,50 @@ class KeyFace:
     pixels: np.ndarray | None = None
 
     @cached_property
-    def hole(self) -> np.ndarray:
-        """bool (size, size): the key's hole in its crop, made once (every carried frame checks its hole against it)."""
-        return self.crop.certainty() == 0
+    def hole(self) -> tuple[int, int, int, int]:
+        """The key's hole in its upright crop (``hole_box``), made once: every carried frame is checked against it."""
+        return hole_box(self.crop)
+
+
+@dataclass(frozen=True)
+class Carry:
+    """How a frame shows its track's key face: pasted at ``crop``, whose pixel (u, v) shows the key's generated
+    pixels at ``scale`` · (u, v) + ``shift`` of the key's crop (scale 1, shift 0: the key's own crop)."""
+
+    key: KeyFace
+    crop: FaceCrop
+    scale: float = 1.0
+    shift: tuple[float, float] = (0.0, 0.0)
+
+    def reach(self) -> float:
+        """How far (key crop pixels) this crop's hole reaches past the key's hole where it is sampled."""
+        x0, y0, x1, y1 = hole_box(self.crop)
+        kx0, ky0, kx1, ky1 = self.key.hole
+        (sx, sy), s = self.shift, self.scale
+        first, last = (s * x0 + sx, s * y0 + sy), (s * (x1 - 1) + sx, s * (y1 - 1) + sy)  # sampled pixel centres
+        return max(kx0 - first[0], ky0 - first[1], last[0] - (kx1 - 1), last[1] - (ky1 - 1), 0.0)
+
+    def sample(self) -> np.ndarray:
+        """The key's generated hole seen through this carry: size² pixels, each interpolated from the key's hole
+        alone (its edge pixels repeated past it), never from the key frame's real pixels around the hole."""
+        if self.key.pixels is None:
+            raise ValueError("the key frame's face was not generated")
+        x0, y0, x1, y1 = self.key.hole
+        (sx, sy), s, size = self.shift, self.scale, self.crop.size
+        warp = np.array([[s, 0, sx - x0], [0, s, sy - y0]], np.float32)
+        return cv2.warpAffine(np.ascontiguousarray(self.key.pixels[y0:y1, x0:x1]), warp, (size, size),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+
+def shift_and_zoom(points: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """Least-squares fit of ``target ≈ scale · points + offset`` ((K, 2) each, no rotation); returns (scale, offset,
+    the largest distance of a target point from its fitted place)."""
+    centred = points - points.mean(0)
+    spread = float((centred**2).sum())
+    scale = float((centred * (target - target.mean(0))).sum()) / spread if spread > 0 else 1.0
+    offset = target.mean(0) - scale * points.mean(0)
+    residual = float(np.linalg.norm(scale * points + offset - target, axis=1).max())
+    return scale, offset, residual
 
 
 class KeyFaces:
@@ -61,30 +116,38 @@ class KeyFaces:
         self.keys = {t: k for t, k in self.keys.items() if self.frame - k.frame < self.hold}
         return self.frame
 
-    def reusable(self, track: int, crop: FaceCrop, landmarks: np.ndarray, frame: int) -> tuple[KeyFace, FaceCrop] | None:
-        """The key face that ``track``'s face in ``frame`` (its crop, its landmarks in image pixels) may carry and
-        the crop to carry it in: the key's own crop while the face fits it, else one of the key's side centred where
-        ``crop`` is; None when a new face must be generated."""
+    def reusable(self, track: int, crop: FaceCrop, landmarks: np.ndarray, frame: int) -> Carry | None:
+        """How ``track``'s face in ``frame`` (its crop, its landmarks in image pixels) may show the track's key face:
+        in the key's own crop while the face fits it unmoved, else the key's face shifted and zoomed onto ``crop``;
+        None when a new face must be generated."""
         key = self.keys.get(track)
         if key is None or not 0 < frame - key.frame < self.hold or key.crop.turns != crop.turns:
             return None
         if not 1 / self.max_scale <= crop.side / key.crop.side <= self.max_scale:
             return None
-        for carry in (replace(crop, crop=key.crop.crop), crop.with_side(key.crop.side)):
-            if self.fits(key, carry, landmarks):
-                return key, carry
-        return None
+        own = Carry(key, replace(crop, crop=key.crop.crop))
+        if self.unmoved(own, landmarks) and self.filled(own):
+            return own
+        scale, offset, residual = shift_and_zoom(crop.to_crop(landmarks), key.landmarks)
+        if residual > max(MAX_RESIDUAL, MIN_MOTION_PX / crop.side):
+            return None
+        # pixel (u, v) of a crop has its centre at ((u, v) + 0.5) / size in [0, 1] of the crop
+        shift = crop.size * offset + 0.5 * scale - 0.5
+        follow = Carry(key, crop, scale, (float(shift[0]), float(shift[1])))
+        return follow if self.filled(follow) else None
 
-    def fits(self, key: KeyFace, carry: FaceCrop, landmarks: np.ndarray) -> bool:
-        """Whether ``carry`` (the current box in a crop of the key's side) can show ``key``'s face: the box lies in the
-        crop, no landmark moved too far from the key's, and the hole lies inside the key's hole."""
-        x0, y0, x1, y1 = carry.box
-        if x0 < carry.crop[0] or y0 < carry.crop[1] or x1 > carry.crop[2] or y1 > carry.crop[3]:
+    def unmoved(self, carry: Carry, landmarks: np.ndarray) -> bool:
+        """Whether the face lies in the key's crop as it did: the box inside the crop, no landmark moved too far."""
+        x0, y0, x1, y1 = carry.crop.box
+        if x0 < carry.crop.crop[0] or y0 < carry.crop.crop[1] or x1 > carry.crop.crop[2] or y1 > carry.crop.crop[3]:
             return False
-        moved = np.abs(carry.to_crop(landmarks) - key.landmarks).max()
-        if moved > max(self.max_motion, MIN_MOTION_PX / carry.side):
-            return False
-        return bool(np.all(key.hole[carry.certainty() == 0]))
+        moved = np.abs(carry.crop.to_crop(landmarks) - carry.key.landmarks).max()
+        return bool(moved <= max(self.max_motion, MIN_MOTION_PX / carry.crop.side))
+
+    @staticmethod
+    def filled(carry: Carry) -> bool:
+        """Whether the key's hole covers the carry's hole, but for an edge of at most ``EDGE_FILL``."""
+        return carry.reach() <= EDGE_FILL * carry.crop.size
 
     def remember(self, track: int, key: KeyFace) -> None:
         self.keys[track] = key
@@ -94,12 +157,10 @@ class KeyFaces:
         self.keys = {t: k for t, k in self.keys.items() if k.pixels is not None}
 
 
-def carried(key: KeyFace, crop: FaceCrop, current: np.ndarray) -> np.ndarray:
-    """The size² crop to paste for a face that carries ``key``: the key's generated pixels in the current hole, the
-    current frame's own crop (``current``, from ``crop.extract``) around it."""
-    if key.pixels is None:
-        raise ValueError("the key frame's face was not generated")
-    hole = crop.certainty() == 0
+def carried(carry: Carry, current: np.ndarray) -> np.ndarray:
+    """The size² crop to paste for a face that carries a key: the key's generated pixels (``Carry.sample``) in the
+    current hole, the current frame's own crop (``current``, from ``carry.crop.extract``) around it."""
     pixels = current.copy()
-    pixels[hole] = key.pixels[hole]
+    hole = carry.crop.certainty() == 0
+    pixels[hole] = carry.sample()[hole]
     return pixels

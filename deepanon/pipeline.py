@@ -19,7 +19,7 @@ import torch
 from deepanon.detection import Detections
 from deepanon.detection.types import canonical_order
 from deepanon.geometry import FaceCrop, quarter_turns
-from deepanon.keyframes import KEY_HOLE_MARGIN, KeyFace, KeyFaces, carried
+from deepanon.keyframes import KEY_HOLE_MARGIN, Carry, KeyFace, KeyFaces, carried
 from deepanon.models import Generator, seeded_latent
 from deepanon.models.compiled import CompiledForward
 from deepanon.models.precision import Precision, autocast_dtype
@@ -222,7 +222,7 @@ class FaceReplacer:
         """
         results = [FrameResult(frame.copy()) for frame in frames]
         jobs: list[tuple[int, int, FaceCrop]] = []
-        carries: list[tuple[int, int, FaceCrop, KeyFace]] = []
+        carries: list[tuple[int, int, Carry]] = []
         new_keys: dict[tuple[int, int], KeyFace] = {}
         for i, det in enumerate(detections):
             frame = keys.advance() if keys is not None else 0
@@ -241,7 +241,7 @@ class FaceReplacer:
                 if keys is not None and tracks is not None:
                     carry = keys.reusable(int(tracks[i][j]), crop, det.landmarks[j], frame)
                     if carry is not None:
-                        carries.append((i, j, carry[1], carry[0]))
+                        carries.append((i, j, carry))
                         continue
                     crop = replace(crop, hole_margin=KEY_HOLE_MARGIN)
                     new_keys[i, j] = KeyFace(crop, crop.to_crop(det.landmarks[j]), frame)
@@ -253,9 +253,9 @@ class FaceReplacer:
             key.pixels = generated[i, j][1] if (i, j) in generated else None
         if keys is not None:
             keys.forget_failed()
-        for i, j, crop, key in carries:
+        for i, j, carry in carries:
             try:
-                generated[i, j] = (crop, carried(key, crop, crop.extract(frames[i])))
+                generated[i, j] = (carry.crop, carried(carry, carry.crop.extract(frames[i])))
             except ValueError as err:  # its key was not generated: covered like its key
                 results[i].faces[j].reason = error or str(err)
         for i, result in enumerate(results):

@@ -7,7 +7,7 @@ import pytest
 
 from deepanon.detection import Detections
 from deepanon.geometry import FaceCrop
-from deepanon.keyframes import KEY_HOLE_MARGIN, KeyFace, KeyFaces, carried
+from deepanon.keyframes import EDGE_FILL, KEY_HOLE_MARGIN, Carry, KeyFace, KeyFaces, carried, hole_box, shift_and_zoom
 from deepanon.pipeline import FaceReplacer, Replacement
 
 SIZE = 32
@@ -41,7 +41,7 @@ def in_image(crop, points):
     return np.asarray(crop.crop[:2], np.float32) + np.asarray(points, np.float32) * crop.side
 
 
-def test_a_key_is_carried_only_while_the_face_holds_still():
+def test_a_key_is_carried_while_a_shift_and_a_zoom_explain_the_face():
     keys = KeyFaces(hold=4, max_motion=0.02, max_scale=1.1)
     key_crop = crop_of([40, 40, 80, 90])
     key = KeyFace(key_crop, LANDMARKS, frame=0, pixels=np.zeros((SIZE, SIZE, 3), np.uint8))
@@ -49,25 +49,49 @@ def test_a_key_is_carried_only_while_the_face_holds_still():
     same = crop_of([41, 40, 81, 90])  # moved 1 px: the same place in its own crop
     still = in_image(same, LANDMARKS)
 
-    def carried_by(track, crop, landmarks, frame):
+    def carry_of(track, crop, landmarks, frame):
         found = keys.reusable(track, crop, landmarks, frame)
-        return None if found is None else found[0]
+        if found is None:
+            return None
+        assert found.key is key
+        return "own" if found.crop.crop == key_crop.crop and found.scale == 1 else "follows"
 
-    assert carried_by(7, same, still + 1, 1) is key
-    assert carried_by(7, same, still, 3) is key
-    assert carried_by(7, same, still, 4) is None  # held for 4 frames: 0, 1, 2, 3
-    assert carried_by(8, same, still, 1) is None  # another track
-    assert carried_by(7, same, still + [3, 0], 1) is None  # the face moved in its crop (3 px of 100)
-    assert carried_by(7, crop_of([38, 38, 86, 98]), still, 1) is None  # 20 % larger
-    assert carried_by(7, crop_of([41, 40, 81, 90], turns=1), still, 1) is None
-    # wider box of the same height: its hole reaches past the key's hole at the sides, where the key holds real pixels
-    assert carried_by(7, crop_of([37, 40, 83, 90]), still, 1) is None
-    assert carried_by(7, crop_of([42, 40, 78, 90]), still, 1) is key  # narrower: inside the key's hole
-    # a box 4 % taller, inside a key's hole grown as the video path grows it: carried in a crop of the key's size
-    # around the new box, not scaled with the box
+    assert carry_of(7, same, still + 0.5, 1) == "own"
+    assert carry_of(7, same, still, 3) == "own"
+    assert carry_of(7, same, still, 4) is None  # held for 4 frames: 0, 1, 2, 3
+    assert carry_of(8, same, still, 1) is None  # another track
+    assert carry_of(7, crop_of([41, 40, 81, 90], turns=1), still, 1) is None
+    assert carry_of(7, crop_of([38, 38, 86, 98]), still, 1) is None  # 20 % larger
+    # every landmark 2.5 px (of 100) to the right inside the same box: the face moved in its crop and is followed
+    assert carry_of(7, same, still + [2.5, 0], 1) == "follows"
+    # only the nose and mouth moved 5 px: the head turns, which a shift and a zoom do not explain
+    turned = still.copy()
+    turned[2:] += [5, 0]
+    assert carry_of(7, same, turned, 1) is None
+    # a box 8 % larger with its landmarks spread as much: a zoom, and its hole reaches past the key's by under 1 px
+    zoomed = crop_of([38.4, 38, 81.6, 92])
+    assert carry_of(7, zoomed, in_image(zoomed, LANDMARKS), 1) == "follows"
+    # a wider box of the same height: its hole reaches a whole pixel of the 32 px crop past the key's at each side
+    assert carry_of(7, crop_of([36, 40, 84, 90]), still, 1) is None
+    assert carry_of(7, crop_of([42, 40, 78, 90]), still, 1) == "own"  # narrower: inside the key's hole
+    # a box 4 % taller, inside a key's hole grown as the video path grows it: carried in the key's own crop
     keys.remember(9, KeyFace(replace(key_crop, hole_margin=KEY_HOLE_MARGIN), LANDMARKS, 0, key.pixels))
-    _, carry = keys.reusable(9, crop_of([41, 39, 81, 91]), still, 1)
-    assert carry.side == key_crop.side < crop_of([41, 39, 81, 91]).side and carry.box == (41, 39, 81, 91)
+    carry = keys.reusable(9, crop_of([41, 39, 81, 91]), still, 1)
+    assert carry.crop.crop == key_crop.crop and carry.scale == 1 and carry.crop.box == (41, 39, 81, 91)
+
+
+def test_a_shift_and_a_zoom_fit_the_landmarks_by_least_squares():
+    points = np.random.default_rng(0).random((5, 2))
+    scale, offset, residual = shift_and_zoom(points, 1.15 * points + [0.1, -0.05])
+    assert scale == pytest.approx(1.15) and offset == pytest.approx([0.1, -0.05]) and residual < 1e-9
+    target = points.copy()
+    target[0] += [0.1, 0]
+    scale, offset, residual = shift_and_zoom(points, target)
+    # against the normal equations solved naively: x = (scale, offset_x, offset_y) minimising |A x - target|
+    rows = [[px, 1, 0] for px, _ in points] + [[py, 0, 1] for _, py in points]
+    solution = np.linalg.lstsq(np.array(rows), np.concatenate([target[:, 0], target[:, 1]]), rcond=None)[0]
+    assert [scale, *offset] == pytest.approx(solution)
+    assert residual == pytest.approx(np.linalg.norm(scale * points + offset - target, axis=1).max())
 
 
 def test_old_keys_are_dropped_and_failed_ones_forgotten():
@@ -86,11 +110,39 @@ def test_carried_pixels_fill_the_current_hole_from_the_key_and_keep_the_current_
     key_crop, crop = crop_of([40, 40, 80, 90]), crop_of([42, 40, 78, 90])
     key = KeyFace(key_crop, LANDMARKS, 0, np.full((SIZE, SIZE, 3), 200, np.uint8))
     current = np.full((SIZE, SIZE, 3), 50, np.uint8)
-    pixels = carried(key, crop, current)
+    pixels = carried(Carry(key, replace(crop, crop=key_crop.crop)), current)
     hole = crop.certainty() == 0
     assert np.all(pixels[hole] == 200) and np.all(pixels[~hole] == 50)
     with pytest.raises(ValueError, match="not generated"):
-        carried(KeyFace(key_crop, LANDMARKS, 0), crop, current)
+        carried(Carry(KeyFace(key_crop, LANDMARKS, 0), crop), current)
+
+
+def test_a_followed_face_is_the_key_resampled_and_never_a_real_pixel_of_the_key_frame():
+    size = 64
+    key_crop = FaceCrop.from_box(np.array([40, 40, 80, 90], np.float32), size, expand=2.0)
+    hole = key_crop.certainty() == 0
+    # the key's generated hole holds values up to 100; the key frame's real pixels around it are 255
+    pixels = np.full((size, size, 3), 255, np.uint8)
+    pixels[hole] = np.random.default_rng(1).integers(0, 100, (int(hole.sum()), 3))
+    key = KeyFace(key_crop, LANDMARKS, 0, pixels)
+    crop = FaceCrop.from_box(np.array([44, 43, 87, 96], np.float32), size, expand=2.0)  # moved and 7 % larger
+    scale, shift = 0.93, (1.7, -2.4)
+    carry = Carry(key, crop, scale, shift)
+    assert carry.reach() > 1  # the hole reaches past the key's: its edge pixels fill the gap
+    out = carried(carry, np.zeros((size, size, 3), np.uint8))
+    current_hole = crop.certainty() == 0
+    assert out[current_hole].max() < 100
+    # against bilinear sampling written out, the key's hole clamped at its edges
+    x0, y0, x1, y1 = hole_box(key_crop)
+    for v, u in zip(*np.nonzero(current_hole)):
+        x = min(max(scale * u + shift[0], x0), x1 - 1)
+        y = min(max(scale * v + shift[1], y0), y1 - 1)
+        xa, ya = int(np.floor(x)), int(np.floor(y))
+        xb, yb = min(xa + 1, x1 - 1), min(ya + 1, y1 - 1)
+        fx, fy = x - xa, y - ya
+        expected = ((1 - fy) * ((1 - fx) * pixels[ya, xa] + fx * pixels[ya, xb])
+                    + fy * ((1 - fx) * pixels[yb, xa] + fx * pixels[yb, xb]))
+        assert np.abs(out[v, u] - expected).max() <= 1.5, (u, v)
 
 
 def run(boxes, hold):
