@@ -20,10 +20,11 @@ import numpy as np
 from deepanon.detection import Detector, DetectorName, Detections, create_detector
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
 from deepanon.detection.factory import DEFAULT_THREADS as DETECTOR_THREADS
+from deepanon.detection.factory import DEFAULT_THRESHOLD, TRACK_THRESHOLD
 from deepanon.keyframes import HOLD_FRAMES, KeyFaces
 from deepanon.pipeline import FaceGenerator, FaceReplacer, Precision, Replacement, cover_frame, select_device
 from deepanon.streaming import Worker
-from deepanon.tracking import FaceTracker
+from deepanon.tracking import FaceTracker, SceneCuts
 from deepanon.weights import WeightsError, crop_expand, default_weights_path, load_generator
 
 log = logging.getLogger(__name__)
@@ -130,16 +131,21 @@ class TrackedFrame:
 
 class FaceFinder:
     """The detector, and for video a tracker over it: the part of :class:`Anonymizer` that needs no generator (what
-    ``--detect-only`` runs)."""
+    ``--detect-only`` runs). In a video the named detectors also keep faces scoring down to ``TRACK_THRESHOLD``, which
+    only continue tracks (``FaceTracker``'s ``confirm``)."""
 
     def __init__(self, detector: Detector | DetectorName | str = DEFAULT_DETECTOR, threshold: float | None = None,
                  turned: bool = True, threads: int = DETECTOR_THREADS, spin_wait: bool = True) -> None:
         if not isinstance(detector, str):  # a Detector (or any object with its ``detect``)
-            self.detector = detector
+            self.detector = self.clip_detector = detector
+            self.confirm = 0.0
             return
         try:
-            self.detector = create_detector(DetectorName(detector), threshold=threshold, threads=threads, turns=turned,
-                                            spin_wait=spin_wait)
+            name = DetectorName(detector)
+            self.confirm = DEFAULT_THRESHOLD[name] if threshold is None else threshold
+            self.detector, self.clip_detector = (
+                create_detector(name, threshold=t, threads=threads, turns=turned, spin_wait=spin_wait)
+                for t in (self.confirm, min(self.confirm, TRACK_THRESHOLD)))
         except (ImportError, ValueError) as err:
             raise SetupError(str(err)) from err
 
@@ -150,23 +156,26 @@ class FaceFinder:
     def track(self, frames: Iterable[np.ndarray], boxes: Iterable[GivenFaces] | None = None) -> Iterator[TrackedFrame]:
         """Each frame with its faces to replace: detected and tracked (a track missed for a frame or two is bridged
         at its predicted box), or ``boxes``' entry for that frame as it is (no detection, no tracking; frames past
-        the end of ``boxes`` have none). A frame whose detection fails gets ``detection_failed``."""
-        tracker = FaceTracker()
-        detector = self.detector.for_clip() if isinstance(self.detector, Detector) else self.detector
+        the end of ``boxes`` have none). A frame whose detection fails gets ``detection_failed``. At a scene cut the
+        tracks end and the detector's clip schedule starts again (its full search on the cut's frame)."""
+        tracker, cuts, detector = FaceTracker(confirm=self.confirm), SceneCuts(), None
         given = iter(boxes) if boxes is not None else None
         for frame in frames:
             if given is not None:
                 detections, tracks = given_faces(next(given, []))
                 yield TrackedFrame(frame, detections, tracks, len(detections))
                 continue
+            if cuts(frame) or detector is None:
+                tracker.cut()
+                detector = self.clip_detector
+                detector = detector.for_clip() if isinstance(detector, Detector) else detector
             try:
                 detections, failed = detector.detect(frame), False
             except Exception as err:  # noqa: BLE001 - a detector failure must not leave a frame unprotected
                 log.warning("detection failed on a frame (%s); covering the whole frame", err)
                 detections, failed = Detections.empty(), True
-            found = len(detections)
-            detections, tracks, _ = tracker.update(detections)
-            yield TrackedFrame(frame, detections, tracks, found, failed)
+            detections, tracks, bridged = tracker.update(detections, frame.shape[:2])
+            yield TrackedFrame(frame, detections, tracks, len(detections) - bridged, failed)
 
 
 class Anonymizer:

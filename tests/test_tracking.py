@@ -68,3 +68,51 @@ def test_a_jittering_detection_gives_a_steadier_box_that_always_covers_it():
     centre = lambda b: (b[:, :2] + b[:, 2:]) / 2  # noqa: E731
     jitter = lambda b: np.abs(np.diff(centre(b), axis=0)).mean()  # noqa: E731
     assert jitter(replaced) < 0.8 * jitter(detected), (jitter(replaced), jitter(detected))
+
+
+def scored(box, score) -> Detections:
+    return Detections.from_boxes(np.array([box], np.float32), np.array([score], np.float32))
+
+
+def test_a_low_score_continues_a_track_but_never_starts_one():
+    tracker = FaceTracker(confirm=0.3, max_gap=2)
+    det, ids, _ = tracker.update(scored([300, 50, 340, 100], 0.12))  # alone and weak: dropped
+    assert len(det) == 0
+    tracker.update(scored([10, 10, 50, 60], 0.8))
+    for frame in range(1, 6):  # the face turns away: its score falls under confirm, the track goes on
+        det, ids, bridged = tracker.update(scored([10 + frame, 10, 50 + frame, 60], 0.12))
+        assert ids.tolist() == [0] and bridged == 0 and det.scores.tolist() == [np.float32(0.12)]
+    det, ids, bridged = tracker.update(faces([10, 10, 50, 60], [200, 10, 240, 60]))  # a strong new face: new track
+    assert ids.tolist() == [0, 1] and bridged == 0
+
+
+def test_a_strong_detection_takes_its_track_before_a_weak_one():
+    tracker = FaceTracker(confirm=0.3)
+    tracker.update(faces([10, 10, 50, 60]))
+    both = Detections.concatenate([scored([10, 10, 50, 60], 0.15), scored([12, 10, 52, 60], 0.9)])
+    det, ids, _ = tracker.update(both)  # the weak duplicate matches better but the strong one is matched first
+    assert len(det) == 1 and ids.tolist() == [0] and det.scores.tolist() == [np.float32(0.9)]
+
+
+def test_a_face_cut_by_the_frame_is_bridged_until_the_exit_gap_and_one_inside_for_two_frames():
+    size = (360, 640)  # h, w
+    tracker = FaceTracker(max_gap=2, exit_gap=10)
+    # a face leaving on the right, its box cut by the frame: the cut box's velocity points out of the frame
+    tracker.update(faces([560, 0, 640, 170], [200, 100, 260, 180]), size)
+    tracker.update(faces([590, 0, 640, 170], [201, 100, 261, 180]), size)
+    for missed in range(1, 11):
+        det, ids, bridged = tracker.update(Detections.empty(), size)
+        assert sorted(ids.tolist()) == ([0, 1] if missed <= 2 else [0])
+        box = det.boxes[ids.tolist().index(0)]
+        assert box[0] <= 590 and box[1] <= 0 and box[2] >= 640 and box[3] >= 170, (missed, box)  # the last box
+    det, _, _ = tracker.update(Detections.empty(), size)
+    assert len(det) == 0
+
+
+def test_a_bridged_box_grows_for_at_most_growth_frames():
+    size = (360, 640)
+    tracker = FaceTracker(max_gap=2, exit_gap=20)
+    tracker.update(faces([0, 100, 40, 150]), size)  # cut by the left edge, still
+    widths = [tracker.update(Detections.empty(), size)[0].boxes[0, 2] for _ in range(12)]
+    assert widths[4] == widths[11] > widths[3]  # 40 px grown by 5 % a side per frame for 5 frames, then held
+    assert widths[4] == np.float32(40 + 40 * 0.1 * 5 / 2)

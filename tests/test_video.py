@@ -141,3 +141,67 @@ def test_a_rotated_phone_video_comes_out_upright_without_warnings(tmp_path, anon
     assert report.frames == 10 and probe(rotated).size == probe(out).size == (120, 160)
     assert list(read_frames(out))[0].shape == (160, 120, 3)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.records
+
+
+def test_named_detectors_keep_weak_faces_in_video_only_to_continue_tracks(monkeypatch):
+    import deepanon.api as api
+    from deepanon.detection import Detections
+    from deepanon.detection.factory import DEFAULT_THRESHOLD, TRACK_THRESHOLD
+
+    built = []
+    monkeypatch.setattr(api, "create_detector", lambda name, threshold, **_: built.append((name, threshold)) or object())
+    finder = FaceFinder("accurate")
+    assert built == [("accurate", DEFAULT_THRESHOLD["accurate"]), ("accurate", TRACK_THRESHOLD)]
+    assert finder.confirm == DEFAULT_THRESHOLD["accurate"] > TRACK_THRESHOLD
+    built.clear()
+    assert FaceFinder("fast", threshold=0.05).confirm == 0.05 and built[1] == ("fast", 0.05)  # never above the threshold
+
+    scores = iter([0.9, 0.15, 0.15, 0.15, 0.9])
+    weak_alone = Detections.from_boxes(np.array([[200, 20, 240, 70]], np.float32), np.array([0.15], np.float32))
+
+    class Fading:
+        def detect(self, image):
+            face = Detections.from_boxes(np.array([[20, 20, 60, 70]], np.float32), np.array([next(scores)], np.float32))
+            return Detections.concatenate([face, weak_alone])
+
+    finder.clip_detector = Fading()
+    tracked = list(finder.track([np.zeros((120, 320, 3), np.uint8)] * 5))
+    assert [len(t.detections) for t in tracked] == [1] * 5  # the face on every frame, the lone weak box never
+    assert [t.tracks.tolist() for t in tracked] == [[0]] * 5 and all(t.bridged == 0 for t in tracked)
+
+
+def test_a_scene_cut_ends_the_tracks_and_restarts_the_clip_schedule():
+    from deepanon.detection import Detections, Detector
+    from deepanon.tracking import CUT_DIFF, SceneCuts
+
+    import cv2
+
+    cuts, rng = SceneCuts(), np.random.default_rng(0)
+    scene = cv2.GaussianBlur(rng.integers(0, 255, (72, 128, 3), dtype=np.uint8), (0, 0), 3)  # a shot: smooth shapes
+    moved = np.roll(scene, 2, axis=1)  # a small camera move
+    assert [cuts(f) for f in (scene, scene, moved)] == [False, False, False]
+    assert cuts(np.clip(moved.astype(int) + int(2 * CUT_DIFF), 0, 255).astype(np.uint8))  # another shot
+
+    class EdgeFaceOnce(Detector):
+        """Finds a face cut by the frame's left edge on the first frame of each clip schedule, nothing after."""
+
+        schedules = 0
+
+        def for_clip(self):
+            EdgeFaceOnce.schedules += 1
+            return EdgeFaceOnce()
+
+        def _detect(self, image):
+            self.calls = getattr(self, "calls", 0) + 1
+            boxes = [[0, 10, 30, 60]] if self.calls == 1 else []
+            return Detections.from_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.full(len(boxes), 0.9, np.float32))
+
+    finder = FaceFinder(EdgeFaceOnce())
+    shot = [np.full((72, 128, 3), 60, np.uint8)] * 4
+    other = [np.full((72, 128, 3), 200, np.uint8)] * 4
+    tracked = list(finder.track(shot + other))
+    # the edge face is bridged over the rest of its shot; the new shot has its own schedule, whose first frame
+    # finds the face again as a new track, bridged over the new shot
+    assert [len(t.detections) for t in tracked] == [1] * 8 and EdgeFaceOnce.schedules == 2
+    assert [t.tracks.tolist() for t in tracked] == [[0]] * 4 + [[1]] * 4
+    assert [t.bridged for t in tracked] == [0, 1, 1, 1, 0, 1, 1, 1]

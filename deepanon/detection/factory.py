@@ -62,6 +62,11 @@ DEFAULT_THRESHOLD: dict[DetectorName, float] = {
     DetectorName.YUNET: 0.5,
 }
 
+# In a video, faces scoring down to TRACK_THRESHOLD (or the threshold, if lower) are kept, but they only continue a
+# track that a face scoring at least the threshold started (``tracking.FaceTracker``'s ``confirm``): a face turning
+# into profile or leaving the frame keeps its cover while its score falls (benchmarks/NOTES.md).
+TRACK_THRESHOLD = 0.1
+
 YUNET_TILE = 960  # yuface warns above this size
 
 
