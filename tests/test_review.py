@@ -120,7 +120,9 @@ def test_the_python_api_anonymizes_an_array_and_exactly_the_given_boxes(astronau
     changed = np.argwhere((given != astronaut).any(2))
     assert changed.size and changed.min(0).tolist() >= [260, 260] and changed.max(0).tolist() <= [420, 420]
 
-    frames = [astronaut, astronaut[:, ::-1].copy(), astronaut]  # the face jumps away and back: a new track, bridged
+    jumped = astronaut.copy()  # the face moved 190 px to the right over the background, the rest of the shot as it was
+    jumped[20:200, 340:490], jumped[20:200, 150:300] = astronaut[20:200, 150:300], astronaut[20:200, 0:150]
+    frames = [astronaut, jumped, astronaut]  # the face jumps away and back: a new track, bridged
     out = list(anonymizer.anonymize_frames(frames, batch_frames=2, hold=1))  # hold 1: every frame painted anew
     assert [t.found for _, t in out] == [1, 1, 1] and [t.bridged for _, t in out] == [0, 1, 1]
     assert [t.tracks.tolist() for _, t in out] == [[0], [1, 0], [0, 1]]
