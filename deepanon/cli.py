@@ -25,6 +25,7 @@ from deepanon.cli_training import evaluate, exit_on_sigterm, export, train
 from deepanon.detection import DetectorName
 from deepanon.detection.factory import DEFAULT as DEFAULT_DETECTOR
 from deepanon.detection.factory import DEFAULT_THREADS as DETECTOR_THREADS
+from deepanon.detection.factory import TRACK_THRESHOLD
 from deepanon.api import BATCH_BYTES, BATCH_FRAMES, Anonymizer, FaceFinder, SetupError, frames_per_batch
 from deepanon.keyframes import HOLD_FRAMES
 from deepanon.files import InputError, atomic_write
@@ -72,7 +73,9 @@ def common_options(fn):
                      help="Face detector: fast, accurate and thorough run CenterFace at several scales (each finds more "
                           "small faces than the one before and takes longer; recall and time in benchmarks/NOTES.md); "
                           "centerface and yunet run one pass. yunet needs pip install yuface."),
-        click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Detection score threshold (default: the detector's own)."),
+        click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+                     help="Detection score threshold (default: the detector's own). In a video, faces scoring down to "
+                          f"{TRACK_THRESHOLD} (or the threshold, if lower) still continue a face that is already tracked."),
         click.option("--seed", type=click.IntRange(*SEED_RANGE), default=None, help="Draw random latents from this seed (default: z = 0, deterministic)."),
         click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None, help="With --seed: redraw latent values with |z| ≥ t."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
