@@ -3,6 +3,9 @@
     python benchmarks/quality.py --data DATA_DIR --weights weights/default.safetensors [--limit 5000]
         [--json benchmarks/quality.json] [--grid examples/quality_grid.jpg] [--latent zero|random]
 
+Needs ``pip install yuface dlib-bin face-recognition-models`` (dlib-bin: dlib's prebuilt wheel, no compiler; the
+face-recognition-models files are read by path).
+
 DATA_DIR is what ``deepanon prepare`` writes (its ``val`` split is read; never train on it). Every face is generated
 with z = 0 (``--latent random``: z ~ N(0, 1), one per face) and its face-box hole (grown about its centre by
 ``--hole-scale``). Rows: ``ours`` (the weights), ``blur`` (the hole filled with a blur of the whole crop, what deface
