@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from deepanon.detection import Detections
-from deepanon.detection.boxes import iou
+from deepanon.detection.boxes import intersection, iou
 
 
 BRIDGE_GROWTH = 0.1  # a bridged box grows by this share of its size per missed frame: the face may have turned
@@ -67,8 +67,8 @@ def at_edge(box: np.ndarray, frame_size: tuple[int, int] | None) -> bool:
 
 def in_frame(box: np.ndarray, frame_size: tuple[int, int]) -> bool:
     """Whether ``box`` still covers some of a frame of ``frame_size`` (h, w)."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    return x0 < min(x1, frame_size[1]) and y0 < min(y1, frame_size[0]) and x1 > max(x0, 0) and y1 > max(y0, 0)
+    frame = np.array([[0, 0, frame_size[1], frame_size[0]]], np.float32)
+    return bool(intersection(box[None], frame)[0, 0] > 0)
 
 
 class SceneCuts:
@@ -133,8 +133,8 @@ class FaceTracker:
         matched: set[int] = set()
         self._match(detections.boxes, np.flatnonzero(confident), ids, matched)
         self._match(detections.boxes, np.flatnonzero(~confident), ids, matched)
-        detections = detections[confident | (ids >= 0)]
-        ids = ids[confident | (ids >= 0)]
+        kept = confident | (ids >= 0)  # a weak face that continues no track is dropped
+        detections, ids = detections[kept], ids[kept]
         live: list[Track] = []
         bridged: list[Track] = []
         for t, track in enumerate(self.tracks):
