@@ -13,6 +13,7 @@ from deepanon.detection.boxes import intersection, iou
 
 BRIDGE_GROWTH = 0.1  # a bridged box grows by this share of its size per missed frame: the face may have turned
 GROWTH_FRAMES = 5  # for at most this many missed frames (a box bridged longer keeps that size)
+MAX_GAP = 4  # a track missed for up to this many frames is bridged: the video detector's full pass comes every 5th
 EXIT_GAP = 25  # a track last seen cut by the frame's edge is bridged up to this many frames while its box is in frame
 EDGE_PX = 2.0  # "cut by the edge": the box reaches this close to the frame's border
 CUT_SIZE = (64, 36)  # (w, h) of the thumbnails compared to find a scene cut
@@ -97,7 +98,7 @@ class FaceTracker:
     a face leaving the frame or cut by it is missed for longer; so a detector miss does not leave the face visible.
     """
 
-    def __init__(self, max_gap: int = 2, iou_threshold: float = 0.3, confirm: float = 0.0,
+    def __init__(self, max_gap: int = MAX_GAP, iou_threshold: float = 0.3, confirm: float = 0.0,
                  exit_gap: int = EXIT_GAP) -> None:
         self.max_gap, self.exit_gap = max_gap, exit_gap
         self.iou_threshold = iou_threshold

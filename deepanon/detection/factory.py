@@ -43,7 +43,7 @@ OVERVIEW_SIDE, OVERVIEW_FLOOR = 640, 0.5
 # first pass (the costliest; it finds the smallest faces) on the frames between, where tracking bridges the faces
 # that are missed (``compose.Alternating``; CLIP_FULL_EVERY must not exceed the tracker's gap + 1). Measured against
 # every frame in full by benchmarks/video_detection.py (benchmarks/NOTES.md).
-CLIP_FULL_EVERY = 3
+CLIP_FULL_EVERY = 5
 # With ``turns``, every CenterFace mode also looks for photos turned by 90°, 180° and 270° (scanned or saved sideways
 # or upside down), unless the mode finds at least TURN_SETTLED = (count, score) faces upright (in a video: on a
 # search frame, and not while the last search found turned faces): a probe pass at (scale, lowest threshold) on each
