@@ -5,15 +5,16 @@ face, so the painted face flickers. A track's face is therefore generated on a k
 after it: its generated hole, in the key's own crop while the current box fits the key's hole and the landmarks have
 not moved (the painted face stands still while the head does, whatever the detector's jitter), else shifted and
 scaled onto the current crop by the fit of the key's landmarks to the current ones (the face follows the head as it
-moves and as the camera zooms), over the current frame's own pixels around the hole. A new key frame is generated
-when the face changes in a way a shift and a zoom do not explain (a landmark off the fit by more than
-``MAX_RESIDUAL`` of the crop side and ``MIN_MOTION_PX`` image pixels: the head turns, the mouth opens), its crop
+moves and as the camera zooms; where that fit moves it by at most ``SETTLE_PX`` from where it was last shown, it stays
+there, so the detector's jitter does not shake it), over the current frame's own pixels around the hole. A new key
+frame is generated when the face changes in a way a shift and a zoom do not explain (a landmark off the fit by more
+than ``MAX_RESIDUAL`` of the crop side and ``MIN_MOTION_PX`` image pixels: the head turns, the mouth opens), its crop
 changes size by more than ``max_scale``, the current hole reaches more than ``EDGE_FILL`` past the key's hole, or
 ``hold`` frames have passed.
 
 Privacy: every pixel of the current hole is interpolated from the key's generated hole alone (where the current hole
-reaches past it, from the key's edge pixels repeated), so nothing of the key frame's real face is ever carried along.
-A key's hole is grown by ``KEY_HOLE_MARGIN`` so that the holes of the next frames, which the crop's whole-pixel
+reaches past it, the band is inpainted from that and the current frame's pixels around the hole), so nothing of the
+key frame's real face, nor of the current frame's inside the hole, is ever shown. A key's hole is grown by ``KEY_HOLE_MARGIN`` so that the holes of the next frames, which the crop's whole-pixel
 placement and the detector's jitter shift by a pixel or two, mostly fit inside it.
 """
 
@@ -27,13 +28,15 @@ import numpy as np
 
 from deepanon.geometry import FaceCrop
 
-HOLD_FRAMES = 25  # a generated face is shown on at most this many frames (a second at 25 fps)
+HOLD_FRAMES = 50  # a generated face is shown on at most this many frames (two seconds at 25 fps)
 MAX_MOTION = 0.04  # of the crop side: 5 px of a 128² crop; the key's own crop is kept while no landmark moves more
 MAX_RESIDUAL = 0.02  # of the crop side: landmark motion that a shift and a zoom of the key's face leave unexplained
 MIN_MOTION_PX = 2.0  # but at least this many image pixels: a small face's landmarks jitter by a pixel or two
 MAX_SCALE = 1.2  # crop side change, either way
 KEY_HOLE_MARGIN = 0.03  # a key's hole is grown by this fraction of its crop side: the next frames' holes fit inside
-EDGE_FILL = 0.03  # of the crop side: a hole may reach this far past its key's hole, filled with the key's edge pixels
+EDGE_FILL = 0.1  # of the crop side: a hole may reach this far past its key's hole (the band between is inpainted)
+BAND_RADIUS = 3  # px of the crop that inpainting looks at around the band a carried hole reaches past its key's
+SETTLE_PX = 1.0  # a followed face stays where it was shown while the fit would move it by at most this many image px
 
 
 def hole_box(crop: FaceCrop) -> tuple[int, int, int, int]:
@@ -71,6 +74,22 @@ class Carry:
     scale: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)
 
+    def moved(self, other: Carry) -> float:
+        """How far (image px) ``other``, a carry of the same key onto the same crop, shows any pixel of the crop
+        from another place of the key's face than this one does."""
+        # the difference of the two sampled places is linear in (u, v): largest at the first or the last pixel
+        last = (self.scale - other.scale) * (self.crop.size - 1)
+        offset = np.subtract(self.shift, other.shift)
+        largest = max(np.abs(offset).max(), np.abs(offset + last).max())
+        return float(largest) * self.key.crop.side / self.crop.size
+
+    def onto(self, crop: FaceCrop) -> Carry:
+        """This carry's placement of the key's face in the image, seen through ``crop`` (same turns and size)."""
+        a, b = crop_to_crop(crop, self.crop)
+        s, n = self.scale, crop.size
+        shift = np.asarray(self.shift) + s * (0.5 * a + n * b - 0.5)
+        return Carry(self.key, crop, s * a, (float(shift[0]), float(shift[1])))
+
     def reach(self) -> float:
         """How far (key crop pixels) this crop's hole reaches past the key's hole where it is sampled."""
         x0, y0, x1, y1 = hole_box(self.crop)
@@ -90,6 +109,13 @@ class Carry:
         return cv2.warpAffine(np.ascontiguousarray(self.key.pixels[y0:y1, x0:x1]), warp, (size, size),
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
+    def inside(self) -> np.ndarray:
+        """size² bool: the crop pixels whose sampled place lies within the key's hole (at most half a pixel out)."""
+        x0, y0, x1, y1 = self.key.hole
+        places = self.scale * np.arange(self.crop.size)
+        xs, ys = places + self.shift[0], places + self.shift[1]
+        return ((ys >= y0 - 0.5) & (ys <= y1 - 0.5))[:, None] & ((xs >= x0 - 0.5) & (xs <= x1 - 0.5))[None, :]
+
 
 def shift_and_zoom(points: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, float]:
     """Least-squares fit of ``target ≈ scale · points + offset`` ((K, 2) each, no rotation); returns (scale, offset,
@@ -102,18 +128,29 @@ def shift_and_zoom(points: np.ndarray, target: np.ndarray) -> tuple[float, np.nd
     return scale, offset, residual
 
 
+def crop_to_crop(source: FaceCrop, target: FaceCrop) -> tuple[float, np.ndarray]:
+    """(scale, offset) with ``target``'s upright [0, 1] coordinates = scale · ``source``'s + offset (same turns)."""
+    x0, y0, x1, y1 = source.crop
+    corners = np.array([[x0, y0], [x1, y0], [x0, y1]], np.float64)
+    scale, offset, _ = shift_and_zoom(source.to_crop(corners).astype(np.float64),
+                                      target.to_crop(corners).astype(np.float64))
+    return scale, offset
+
+
 class KeyFaces:
     """Per track, the key face that the following frames may carry (see the module docstring)."""
 
     def __init__(self, hold: int = HOLD_FRAMES, max_motion: float = MAX_MOTION, max_scale: float = MAX_SCALE) -> None:
         self.hold, self.max_motion, self.max_scale = hold, max_motion, max_scale
         self.keys: dict[int, KeyFace] = {}
+        self.shown: dict[int, Carry] = {}  # per track, where its key's face was last placed
         self.frame = -1
 
     def advance(self) -> int:
         """Move on to the next frame; returns its number. Keys too old to be carried to it are dropped."""
         self.frame += 1
         self.keys = {t: k for t, k in self.keys.items() if self.frame - k.frame < self.hold}
+        self.shown = {t: c for t, c in self.shown.items() if t in self.keys}
         return self.frame
 
     def reusable(self, track: int, crop: FaceCrop, landmarks: np.ndarray, frame: int) -> Carry | None:
@@ -127,6 +164,7 @@ class KeyFaces:
             return None
         own = Carry(key, replace(crop, crop=key.crop.crop))
         if self.unmoved(own, landmarks) and self.filled(own):
+            self.shown[track] = own
             return own
         scale, offset, residual = shift_and_zoom(crop.to_crop(landmarks), key.landmarks)
         if residual > max(MAX_RESIDUAL, MIN_MOTION_PX / crop.side):
@@ -134,7 +172,15 @@ class KeyFaces:
         # pixel (u, v) of a crop has its centre at ((u, v) + 0.5) / size in [0, 1] of the crop
         shift = crop.size * offset + 0.5 * scale - 0.5
         follow = Carry(key, crop, scale, (float(shift[0]), float(shift[1])))
-        return follow if self.filled(follow) else None
+        last = self.shown.get(track)
+        if last is not None and last.key is key:
+            held = last.onto(crop)
+            if held.moved(follow) <= SETTLE_PX and self.filled(held):
+                return held
+        if not self.filled(follow):
+            return None
+        self.shown[track] = follow
+        return follow
 
     def unmoved(self, carry: Carry, landmarks: np.ndarray) -> bool:
         """Whether the face lies in the key's crop as it did: the box inside the crop, no landmark moved too far."""
@@ -159,8 +205,13 @@ class KeyFaces:
 
 def carried(carry: Carry, current: np.ndarray) -> np.ndarray:
     """The size² crop to paste for a face that carries a key: the key's generated pixels (``Carry.sample``) in the
-    current hole, the current frame's own crop (``current``, from ``carry.crop.extract``) around it."""
+    current hole, the current frame's own crop (``current``, from ``carry.crop.extract``) around it. Where the hole
+    reaches past the key's, the band is inpainted (Telea) from the key's face inside it and the current pixels around
+    the hole, never from the current frame's pixels in the hole."""
     pixels = current.copy()
     hole = carry.crop.certainty() == 0
     pixels[hole] = carry.sample()[hole]
+    band = hole & ~carry.inside()
+    if band.any():
+        pixels = cv2.inpaint(pixels, band.astype(np.uint8), BAND_RADIUS, cv2.INPAINT_TELEA)
     return pixels

@@ -7,7 +7,8 @@ import pytest
 
 from deepanon.detection import Detections
 from deepanon.geometry import FaceCrop
-from deepanon.keyframes import EDGE_FILL, KEY_HOLE_MARGIN, Carry, KeyFace, KeyFaces, carried, hole_box, shift_and_zoom
+from deepanon.keyframes import (KEY_HOLE_MARGIN, SETTLE_PX, Carry, KeyFace, KeyFaces, carried, hole_box,
+                                shift_and_zoom)
 from deepanon.pipeline import FaceReplacer, Replacement
 
 SIZE = 32
@@ -68,11 +69,11 @@ def test_a_key_is_carried_while_a_shift_and_a_zoom_explain_the_face():
     turned = still.copy()
     turned[2:] += [5, 0]
     assert carry_of(7, same, turned, 1) is None
-    # a box 8 % larger with its landmarks spread as much: a zoom, and its hole reaches past the key's by under 1 px
-    zoomed = crop_of([38.4, 38, 81.6, 92])
+    # a box 8 % larger and 3 px to the right with its landmarks: a zoom, and its hole reaches past the key's by 1 px
+    zoomed = crop_of([41.4, 38, 84.6, 92])
     assert carry_of(7, zoomed, in_image(zoomed, LANDMARKS), 1) == "follows"
-    # a wider box of the same height: its hole reaches a whole pixel of the 32 px crop past the key's at each side
-    assert carry_of(7, crop_of([36, 40, 84, 90]), still, 1) is None
+    # a box 14 px lower over landmarks that stayed: its hole reaches 4.5 px of the 32 px crop past the key's
+    assert keys.reusable(7, crop_of([40, 54, 80, 104]), still, 1) is None
     assert carry_of(7, crop_of([42, 40, 78, 90]), still, 1) == "own"  # narrower: inside the key's hole
     # a box 4 % taller, inside a key's hole grown as the video path grows it: carried in the key's own crop
     keys.remember(9, KeyFace(replace(key_crop, hole_margin=KEY_HOLE_MARGIN), LANDMARKS, 0, key.pixels))
@@ -128,13 +129,16 @@ def test_a_followed_face_is_the_key_resampled_and_never_a_real_pixel_of_the_key_
     crop = FaceCrop.from_box(np.array([44, 43, 87, 96], np.float32), size, expand=2.0)  # moved and 7 % larger
     scale, shift = 0.93, (1.7, -2.4)
     carry = Carry(key, crop, scale, shift)
-    assert carry.reach() > 1  # the hole reaches past the key's: its edge pixels fill the gap
+    assert carry.reach() > 1  # the hole reaches past the key's: the band between is inpainted
     out = carried(carry, np.zeros((size, size, 3), np.uint8))
     current_hole = crop.certainty() == 0
-    assert out[current_hole].max() < 100
-    # against bilinear sampling written out, the key's hole clamped at its edges
+    band = current_hole & ~carry.inside()
+    assert band.sum() > size and out[current_hole].max() < 100
+    # the band's pixels are a blend of the key's face (1-99) and the current pixels around the hole (0)
+    assert 0 < out[band].mean() < out[current_hole & ~band].mean()
+    # elsewhere against bilinear sampling written out, the key's hole clamped at its edges
     x0, y0, x1, y1 = hole_box(key_crop)
-    for v, u in zip(*np.nonzero(current_hole)):
+    for v, u in zip(*np.nonzero(current_hole & ~band)):
         x = min(max(scale * u + shift[0], x0), x1 - 1)
         y = min(max(scale * v + shift[1], y0), y1 - 1)
         xa, ya = int(np.floor(x)), int(np.floor(y))
@@ -143,6 +147,37 @@ def test_a_followed_face_is_the_key_resampled_and_never_a_real_pixel_of_the_key_
         expected = ((1 - fy) * ((1 - fx) * pixels[ya, xa] + fx * pixels[ya, xb])
                     + fy * ((1 - fx) * pixels[yb, xa] + fx * pixels[yb, xb]))
         assert np.abs(out[v, u] - expected).max() <= 1.5, (u, v)
+
+
+def key_place(carry, points):
+    """Where in the key's crop (pixels) ``carry`` samples for image ``points``, written out from the crops."""
+    pixels = carry.crop.to_crop(points).astype(np.float64) * carry.crop.size - 0.5
+    return carry.scale * pixels + np.asarray(carry.shift)
+
+
+@pytest.mark.parametrize("turns", [0, 1])
+def test_a_placement_seen_through_another_crop_samples_the_same_place_for_each_image_point(turns):
+    key = KeyFace(crop_of([40, 40, 80, 90], turns), LANDMARKS, 0)
+    shown = Carry(key, crop_of([43, 41, 84, 92], turns), 0.97, (1.3, -0.8))
+    other = crop_of([45, 44, 88, 97], turns)
+    points = np.random.default_rng(2).uniform(40, 95, (50, 2))
+    assert np.abs(key_place(shown.onto(other), points) - key_place(shown, points)).max() < 1e-3
+
+
+def test_a_followed_face_stays_where_it_was_shown_while_the_fit_moves_it_by_at_most_settle_px():
+    keys = KeyFaces(hold=10, max_motion=0.02, max_scale=1.1)
+    key_crop = crop_of([40, 40, 80, 90])
+    keys.remember(3, KeyFace(key_crop, LANDMARKS, 0, np.zeros((SIZE, SIZE, 3), np.uint8)))
+    still = in_image(key_crop, LANDMARKS)
+    first = keys.reusable(3, crop_of([43, 40, 83, 90]), still + [3, 0], 1)  # moved 3 px: followed
+    assert first.scale == pytest.approx(1) and first.crop.crop != key_crop.crop
+    points = still + [3, 0]
+    for frame, (dx, box) in enumerate([(3 + 0.8 * SETTLE_PX, [43, 40, 83, 90]), (3.4, [44, 40, 84, 90])], start=2):
+        held = keys.reusable(3, crop_of(box), still + [dx, 0], frame)  # the fit moves it by under SETTLE_PX
+        assert held.crop.crop == crop_of(box).crop
+        assert np.abs(key_place(held, points) - key_place(first, points)).max() < 1e-3
+    moved = keys.reusable(3, crop_of([45, 40, 85, 90]), still + [5, 0], 4)  # 2 px on: follows again
+    assert np.abs(key_place(moved, still + [5, 0]) - key_place(first, points)).max() < 0.3
 
 
 def run(boxes, hold):
