@@ -75,12 +75,13 @@ class Carry:
     shift: tuple[float, float] = (0.0, 0.0)
 
     def moved(self, other: Carry) -> float:
-        """How far (image px) ``other``, a carry of the same key onto the same crop, shows any pixel of the crop
+        """How far (image px) ``other``, a carry of the same key onto the same crop, shows any pixel of the hole
         from another place of the key's face than this one does."""
-        # the difference of the two sampled places is linear in (u, v): largest at the first or the last pixel
-        last = (self.scale - other.scale) * (self.crop.size - 1)
-        offset = np.subtract(self.shift, other.shift)
-        largest = max(np.abs(offset).max(), np.abs(offset + last).max())
+        # the difference of the two sampled places is linear in (u, v): largest at the hole's first or last pixel
+        x0, y0, x1, y1 = hole_box(self.crop)
+        first, last = np.array([x0, y0], float), np.array([x1 - 1, y1 - 1], float)
+        offset, scale = np.subtract(self.shift, other.shift), self.scale - other.scale
+        largest = max(np.abs(scale * first + offset).max(), np.abs(scale * last + offset).max())
         return float(largest) * self.key.crop.side / self.crop.size
 
     def onto(self, crop: FaceCrop) -> Carry:
