@@ -18,6 +18,7 @@ import torch
 
 from deepanon.detection import Detections
 from deepanon.detection.types import canonical_order
+from deepanon.exposure import brightened, darkened, exposure_gain
 from deepanon.geometry import FaceCrop, quarter_turns
 from deepanon.keyframes import KEY_HOLE_MARGIN, Carry, KeyFace, KeyFaces, carried
 from deepanon.models import Generator, seeded_latent
@@ -275,8 +276,8 @@ class FaceReplacer:
         seeds: Sequence[Sequence[int | None]] | None,
         jobs: list[tuple[int, int, FaceCrop]],
     ) -> tuple[dict[tuple[int, int], tuple[FaceCrop, np.ndarray]], str | None]:
-        """Generate all jobs' faces in batches, in the tone of a black-and-white or toned photo (``monochrome``); on any
-        error return no faces and the reason."""
+        """Generate all jobs' faces in batches, in the exposure of a dark scene (``exposure``) and the tone of a
+        black-and-white or toned photo (``monochrome``); on any error return no faces and the reason."""
         k = self.face_generator.config.num_keypoints
         try:
             crops = np.stack([crop.extract(frames[i]) for i, _, crop in jobs])
@@ -285,7 +286,9 @@ class FaceReplacer:
             keypoints = canonical_order(np.stack([crop.to_crop(detections[i].landmarks[j]) for i, j, crop in jobs]))
             keypoints = keypoints[:, :k].reshape(len(jobs), k, 2)
             latents = torch.stack([self.latent(seeds[i][j] if seeds else None) for i, j, _ in jobs])
-            pixels = self.face_generator(crops, certainty, np.clip(keypoints, 0, 1), latents)
+            gains = np.array([exposure_gain(c, k) for c, k in zip(crops, certainty)])
+            pixels = self.face_generator(brightened(crops, gains), certainty, np.clip(keypoints, 0, 1), latents)
+            pixels = darkened(pixels, crops, certainty, gains)
         except Exception as err:  # noqa: BLE001 - any failure must end in covered faces, never in visible ones
             log.warning("face generation failed (%s); covering %d face(s) instead", err, len(jobs))
             return {}, f"generation failed: {err}"
