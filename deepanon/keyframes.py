@@ -14,8 +14,9 @@ changes size by more than ``max_scale``, the current hole reaches more than ``ED
 
 Privacy: every pixel of the current hole is interpolated from the key's generated hole alone (where the current hole
 reaches past it, the band is inpainted from that and the current frame's pixels around the hole), so nothing of the
-key frame's real face, nor of the current frame's inside the hole, is ever shown. A key's hole is grown by ``KEY_HOLE_MARGIN`` so that the holes of the next frames, which the crop's whole-pixel
-placement and the detector's jitter shift by a pixel or two, mostly fit inside it.
+key frame's real face, nor of the current frame's inside the hole, is ever shown. A key's hole is grown by
+``KEY_HOLE_MARGIN`` so that the holes of the next frames, which the crop's whole-pixel placement and the detector's
+jitter shift by a pixel or two, mostly fit inside it.
 """
 
 from __future__ import annotations

@@ -286,7 +286,7 @@ class FaceReplacer:
             keypoints = canonical_order(np.stack([crop.to_crop(detections[i].landmarks[j]) for i, j, crop in jobs]))
             keypoints = keypoints[:, :k].reshape(len(jobs), k, 2)
             latents = torch.stack([self.latent(seeds[i][j] if seeds else None) for i, j, _ in jobs])
-            gains = np.array([exposure_gain(c, k) for c, k in zip(crops, certainty)])
+            gains = np.array([exposure_gain(crop, known) for crop, known in zip(crops, certainty)])
             pixels = self.face_generator(brightened(crops, gains), certainty, np.clip(keypoints, 0, 1), latents)
             pixels = darkened(pixels, crops, certainty, gains)
         except Exception as err:  # noqa: BLE001 - any failure must end in covered faces, never in visible ones
