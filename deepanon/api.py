@@ -30,7 +30,7 @@ from deepanon.weights import WeightsError, crop_expand, default_weights_path, lo
 log = logging.getLogger(__name__)
 SUPPORTED_KEYPOINTS = (0, 5)  # the generator's pose input: none, or the detector's 5 landmarks
 BATCH_FRAMES = 8  # video frames whose faces go through the generator together
-BATCH_BYTES = 12 << 20  # but at most this many bytes of frames: a batch of 1080p frames holds 2 (peak memory, NOTES)
+BATCH_BYTES = 6 << 20  # but at most this many bytes of frames: 2 frames at 720p, 1 at 1080p (peak memory, NOTES)
 MAX_FILES_PER_CALL = 16  # photos held decoded at once so that their faces share generator batches
 
 
