@@ -34,10 +34,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from paths import SHARED_DATA
+from paths import VIDEOS
 
 FPS = 25
-VIDEOS = SHARED_DATA / "videos"
 MIN_PAIRS = 5
 
 

@@ -24,7 +24,7 @@ from rich.table import Table
 from deepanon.api import FaceFinder
 from deepanon.detection import create_detector
 from detection import DefaceBaseline
-from paths import SHARED_DATA
+from paths import VIDEOS
 
 COVERED = 0.9
 
@@ -49,7 +49,7 @@ def tracked_boxes(finder: FaceFinder, frames: list[np.ndarray]) -> tuple[list[np
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=Path, nargs="*", default=sorted((SHARED_DATA / "videos").glob("*.mp4")))
+    parser.add_argument("--clips", type=Path, nargs="*", default=sorted(VIDEOS.glob("*.mp4")))
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

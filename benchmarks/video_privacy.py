@@ -12,9 +12,8 @@ face recogniser in the input frame and in both outputs at the same box. A face i
 anonymized embedding lies within 0.6 of its original (dlib's same-person threshold; ``quality.py``'s measure), so a
 face either path leaves visible counts against it. Prints, per clip and path, the re-identification rate and the
 mean distance to the original, beside the impostor rate of the same clip: how often the originals of two different
-tracks lie within the threshold (each face against the next face of another track; a person whose track a scene cut restarts counts as
-another), the rate at which dlib cannot
-tell this clip's people apart at all.
+tracks lie within the threshold (each face against the next face of another track; a person whose track a scene cut
+restarts counts as another), the rate at which dlib cannot tell this clip's people apart at all.
 """
 
 from __future__ import annotations
@@ -31,21 +30,21 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from paths import SHARED_DATA
+from paths import VIDEOS
 from quality import MATCH_THRESHOLD, DlibEmbedder
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=Path, nargs="*", default=sorted((SHARED_DATA / "videos").glob("*.mp4")))
+    parser.add_argument("--clips", type=Path, nargs="*", default=sorted(VIDEOS.glob("*.mp4")))
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--min-side", type=float, default=48)
     args = parser.parse_args()
     embed = DlibEmbedder()
     work = Path(tempfile.mkdtemp(prefix="deepanon-video-privacy-"))
     deepanon = [sys.executable, "-m", "deepanon"]
-    table = Table(title=f"Re-identification (dlib distance < {MATCH_THRESHOLD}) of faces at least {args.min_side:.0f} px "
-                        f"tall on every {args.every}th frame")
+    table = Table(title=f"Re-identification (dlib distance < {MATCH_THRESHOLD}) of faces at least "
+                        f"{args.min_side:.0f} px tall on every {args.every}th frame")
     for column in ["clip", "path", "faces", "re-identified", "mean distance"]:
         table.add_column(column, justify="right")
     for clip in args.clips:
@@ -59,18 +58,19 @@ def main() -> None:
             iio.imwrite(sampled / f"{i:05d}.png", frame)
         subprocess.run([*deepanon, "image", "--quiet", str(sampled), "-o", str(photos)], check=True)
         outputs = {i: frame for i, frame in enumerate(iio.imiter(video_out)) if i in frames}
+        photo_outputs = {i: iio.imread(next(photos.glob(f"{i:05d}*"))) for i in frames}
         faces = [f for f in json.loads(report.read_text())["files"][0]["faces"]
                  if f["frame"] in frames and f["score"] > 0 and f["box"][3] - f["box"][1] >= args.min_side]
         distances: dict[str, list[float]] = {"video": [], "photos": [], "impostors": []}
         originals = [embed(frames[f["frame"]], np.array(f["box"])) for f in faces]
         for n, face in enumerate(faces):
-            other = next((m for m in range(n + 1, n + len(faces)) if faces[m % len(faces)]["track"] != face["track"]), None)
+            others = (m % len(faces) for m in range(n + 1, n + len(faces)))
+            other = next((m for m in others if faces[m]["track"] != face["track"]), None)
             if other is not None:
-                distances["impostors"].append(float(np.linalg.norm(originals[other % len(faces)] - originals[n])))
+                distances["impostors"].append(float(np.linalg.norm(originals[other] - originals[n])))
         for face, original in zip(faces, originals):
             i, box = face["frame"], np.array(face["box"])
-            photo = iio.imread(next(photos.glob(f"{i:05d}*")))
-            for path, image in (("video", outputs[i]), ("photos", photo)):
+            for path, image in (("video", outputs[i]), ("photos", photo_outputs[i])):
                 distances[path].append(float(np.linalg.norm(embed(image, box) - original)))
         for path, values in distances.items():
             values = np.array(values)
