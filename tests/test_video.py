@@ -46,7 +46,8 @@ def test_video_keeps_frames_fps_duration_and_audio(tmp_path, carphone_with_audio
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary files left
 
 
-@pytest.mark.parametrize(("height", "width", "frames"), [(144, 176, 8), (360, 640, 8), (720, 1280, 2), (1080, 1920, 1), (2160, 3840, 1)])
+@pytest.mark.parametrize(("height", "width", "frames"),
+                         [(144, 176, 8), (360, 640, 8), (720, 1280, 2), (1080, 1920, 1), (2160, 3840, 1)])
 def test_large_frames_go_to_the_generator_in_smaller_batches(anonymizer, height, width, frames):
     assert frames_per_batch(height * width * 3) == frames
     sizes = []
