@@ -144,23 +144,22 @@ class FaceCrop:
         rx0, ry0, rx1, ry1 = region
         if rx1 <= rx0 or ry1 <= ry0:
             return
-        # map the region's pixel centres into crop pixel coordinates and sample the generated crop there
-        xs = (np.arange(rx0, rx1, dtype=np.float32) + 0.5 - self.crop[0]) * self.scale - 0.5
-        ys = (np.arange(ry0, ry1, dtype=np.float32) + 0.5 - self.crop[1]) * self.scale - 0.5
-        map_x = np.broadcast_to(xs[None, :], (ry1 - ry0, rx1 - rx0)).astype(np.float32)
-        map_y = np.broadcast_to(ys[:, None], (ry1 - ry0, rx1 - rx0)).astype(np.float32)
+        # the region's pixel centres mapped into crop pixel coordinates, where the generated crop is sampled
+        region_to_crop = np.array([[self.scale, 0, (rx0 + 0.5 - self.crop[0]) * self.scale - 0.5],
+                                   [0, self.scale, (ry0 + 0.5 - self.crop[1]) * self.scale - 0.5]])
         source = generated
         if self.scale > 1.5:  # shrinking a lot: low-pass first so that sampling does not alias
             sigma = 0.5 * self.scale
             source = cv2.GaussianBlur(generated, (0, 0), sigma)
-        patch = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        alpha = self.blend_weights(region, feather)[..., None]
+        patch = cv2.warpAffine(source, region_to_crop, (rx1 - rx0, ry1 - ry0),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        alpha = self.blend_weights(region, feather)
         if protected is not None:
-            alpha[protected[ry0:ry1, rx0:rx1] & (alpha[..., 0] < 1)] = 0
+            alpha[protected[ry0:ry1, rx0:rx1] & (alpha < 1)] = 0
         target = image[ry0:ry1, rx0:rx1]
-        blended = alpha * patch.astype(np.float32) + (1 - alpha) * target.astype(np.float32)
-        changed = alpha[..., 0] > 0
-        target[changed] = np.clip(np.rint(blended[changed]), 0, 255).astype(np.uint8)
+        changed = alpha > 0
+        # blended in uint8 by OpenCV: no float copies of the region (a close-up's would be tens of MiB, NOTES)
+        target[changed] = cv2.blendLinear(patch, target, alpha, 1 - alpha)[changed]
 
 
 def quarter_turns(landmarks: np.ndarray) -> int:

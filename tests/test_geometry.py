@@ -68,6 +68,28 @@ def test_paste_replaces_the_whole_box_and_nothing_beyond_the_feather():
     assert x1 - x0 <= (160.2 - 100.3) + 2 * feather + 2
 
 
+def test_paste_is_the_feathered_blend_of_the_bilinear_sample():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    generated = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    crop = FaceCrop.from_box(np.array([40.4, 20.2, 75.9, 61.3]), size=64, expand=1.5)
+    out = image.copy()
+    crop.paste(out, generated, crop.feather)
+    region = crop.paste_region(image.shape, crop.feather)
+    alpha = crop.blend_weights(region, crop.feather)
+    x0, y0 = region[:2]
+    for y, x in [(y0 + dy, x0 + dx) for dy in range(0, alpha.shape[0], 5) for dx in range(0, alpha.shape[1], 5)]:
+        # the crop pixel under this image pixel's centre, sampled bilinearly by hand
+        u, v = (x + 0.5 - crop.crop[0]) * crop.scale - 0.5, (y + 0.5 - crop.crop[1]) * crop.scale - 0.5
+        u0, v0 = int(np.floor(u)), int(np.floor(v))
+        fu, fv = u - u0, v - v0
+        px = [generated[np.clip(v0 + j, 0, 63), np.clip(u0 + i, 0, 63)].astype(float) for j in (0, 1) for i in (0, 1)]
+        sample = (1 - fv) * ((1 - fu) * px[0] + fu * px[1]) + fv * ((1 - fu) * px[2] + fu * px[3])
+        a = alpha[y - y0, x - x0]
+        expected = a * sample + (1 - a) * image[y, x]
+        assert np.abs(out[y, x] - expected).max() <= 1.0  # OpenCV's 1/32 px fixed point and uint8 rounding
+
+
 def test_paste_round_trip_of_an_unchanged_crop_is_close():
     yy, xx = np.mgrid[0:240, 0:320]
     image = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
