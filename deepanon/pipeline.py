@@ -156,8 +156,8 @@ def cover(image: np.ndarray, box: Sequence[float], method: Replacement) -> None:
     """Cover the box (grown by 10 %) in place with a strong blur, coarse pixelation or a solid fill."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = (float(v) for v in box)
-    if not all(np.isfinite([x0, y0, x1, y1])):
-        raise ValueError(f"cannot cover a non-finite box {box}")
+    if not all(np.isfinite([x0, y0, x1, y1])) or x1 < x0 or y1 < y0:
+        raise ValueError(f"cannot cover a non-finite or inside-out box {box}")
     mx, my = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
     ix0, iy0 = max(0, int(np.floor(x0 - mx))), max(0, int(np.floor(y0 - my)))
     ix1, iy1 = min(w, int(np.ceil(x1 + mx))), min(h, int(np.ceil(y1 + my)))

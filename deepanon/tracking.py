@@ -45,11 +45,16 @@ class Track:
 
     def bridged_box(self, frames: int | None = None) -> np.ndarray:
         """Where the face probably is ``frames`` (default: ``missed``) frames after its last detection: the last box
-        moved on at the last velocity and grown by ``BRIDGE_GROWTH`` per frame for up to ``GROWTH_FRAMES`` (so that a
-        fast face's eye corners stay inside it). At the frame's edge the velocity of boxes cut by the frame says
-        little (a face leaving it stays at the edge, cut ever more): the box enclosing the moved and the last one."""
+        moved on at the last velocity (its centre's; its size's only where it grows: a shrinking box, carried on,
+        would turn inside out) and grown by ``BRIDGE_GROWTH`` per frame for up to ``GROWTH_FRAMES`` (so that a fast
+        face's eye corners stay inside it). At the frame's edge the velocity of boxes cut by the frame says little (a
+        face leaving it stays at the edge, cut ever more): the box enclosing the moved and the last one."""
         frames = self.missed if frames is None else frames
-        box = self.box + (self.velocity if self.velocity is not None else 0) * frames
+        velocity = np.zeros(4) if self.velocity is None else self.velocity
+        size = self.box[2:] - self.box[:2]
+        centre = (self.box[:2] + self.box[2:]) / 2 + (velocity[:2] + velocity[2:]) / 2 * frames
+        size = np.maximum(size, size + (velocity[2:] - velocity[:2]) * frames)
+        box = np.concatenate([centre - size / 2, centre + size / 2])
         if self.at_edge:
             box = np.concatenate([np.minimum(box[:2], self.box[:2]), np.maximum(box[2:], self.box[2:])])
         growth = BRIDGE_GROWTH * min(frames, GROWTH_FRAMES) / 2

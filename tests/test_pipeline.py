@@ -64,6 +64,15 @@ def test_degenerate_box_is_covered_and_good_faces_still_generated(astronaut, tin
     assert "degenerate" in result.faces[1].reason
 
 
+def test_an_inside_out_box_blacks_out_the_frame(astronaut, tiny_generator):
+    # covering x 300-340, y 340-300 would cover nothing: the face it stands for may be anywhere near
+    boxes = np.array([[170, 60, 250, 170], [300, 340, 340, 300]], np.float32)
+    result = FaceReplacer(FaceGenerator(tiny_generator, torch.device("cpu")), expand=2.0).anonymize([astronaut],
+                                                                                                     [one_face(boxes)])[0]
+    assert result.faces[1].replacement is Replacement.SOLID and "inside-out" in result.faces[1].reason
+    assert (result.image[200:] == 0).all()  # black, but where the other face was pasted after
+
+
 @pytest.mark.parametrize("method", [Replacement.BLUR, Replacement.PIXELATE, Replacement.SOLID])
 def test_cover_modes_change_only_the_grown_box(astronaut, method):
     image = astronaut.copy()

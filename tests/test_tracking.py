@@ -53,6 +53,20 @@ def test_a_bridged_box_moves_on_with_a_fast_face():
     assert ids.tolist() == [0]
 
 
+def test_a_bridged_box_of_a_shrinking_face_keeps_its_size_and_moves_with_its_centre():
+    # 60 -> 40 px in one frame (a face turning away, or the detector's box shrinking): carried on at that rate, the
+    # box would be inside out after three missed frames
+    tracker = FaceTracker(max_gap=4)
+    tracker.update(faces([100, 100, 160, 160]))
+    _, ids, _ = tracker.update(faces([110, 100, 150, 140]))  # its centre moved by (0, -10)
+    for missed in range(1, 5):
+        det, bridged_ids, bridged = tracker.update(Detections.empty())
+        grow = 40 * 0.1 * missed / 2
+        centre = np.array([130, 120 - 10 * missed])
+        assert bridged == 1 and bridged_ids.tolist() == ids.tolist() == [0]
+        np.testing.assert_allclose(det.boxes[0], [*(centre - 20 - grow), *(centre + 20 + grow)], atol=1e-4)
+
+
 def test_a_jittering_detection_gives_a_steadier_box_that_always_covers_it():
     rng = np.random.default_rng(0)
     tracker = FaceTracker()
