@@ -1,6 +1,7 @@
 """Privacy of generated faces in video against the same frames anonymized as photos.
 
     python benchmarks/video_privacy.py [--clips ../shared/data/videos/*.mp4] [--every 5] [--min-side 48]
+                                       [--hold N] [--pairs DIR --key FILE --limit 48]
 
 Needs ``pip install dlib-bin face-recognition-models`` (as ``quality.py``).
 
@@ -14,6 +15,12 @@ face either path leaves visible counts against it. Prints, per clip and path, th
 mean distance to the original, beside the impostor rate of the same clip: how often the originals of two different
 tracks lie within the threshold (each face against the next face of another track; a person whose track a scene cut
 restarts counts as another), the rate at which dlib cannot tell this clip's people apart at all.
+
+With ``--pairs``, the realism half of the comparison: for up to ``--limit`` of those faces (drawn at random over all
+clips), one picture of the same face as the video run and the photo run painted it (the box grown 1.5×, 192 px a
+side), left and right at random, for a blind judge who is asked which of the two looks more like an unaltered
+photograph; the sides go to ``--key`` (keep it where the judge cannot read it). 0.5 of the judge's picks for the video
+side means carried faces look as real as faces generated anew in every frame.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import cv2
 import imageio.v3 as iio
 import numpy as np
 from rich.console import Console
@@ -39,7 +47,14 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, nargs="*", default=sorted(VIDEOS.glob("*.mp4")))
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--min-side", type=float, default=48)
+    parser.add_argument("--hold", type=int, help="the video run's --hold (default: deepanon's own)")
+    parser.add_argument("--pairs", type=Path, help="write blind pairs (video vs photo path) into this folder")
+    parser.add_argument("--key", type=Path, help="where the pairs' sides are written (with --pairs)")
+    parser.add_argument("--limit", type=int, default=48, help="pairs at most")
     args = parser.parse_args()
+    if (args.pairs is None) != (args.key is None):
+        parser.error("--pairs and --key go together")
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
     embed = DlibEmbedder()
     work = Path(tempfile.mkdtemp(prefix="deepanon-video-privacy-"))
     deepanon = [sys.executable, "-m", "deepanon"]
@@ -49,7 +64,8 @@ def main() -> None:
         table.add_column(column, justify="right")
     for clip in args.clips:
         video_out, report = work / f"{clip.stem}_video.mp4", work / f"{clip.stem}.json"
-        subprocess.run([*deepanon, "video", "--quiet", str(clip), "-o", str(video_out), "--report", str(report)],
+        hold = [] if args.hold is None else ["--hold", str(args.hold)]
+        subprocess.run([*deepanon, "video", "--quiet", *hold, str(clip), "-o", str(video_out), "--report", str(report)],
                        check=True)
         sampled, photos = work / f"{clip.stem}_frames", work / f"{clip.stem}_photos"
         sampled.mkdir()
@@ -72,11 +88,48 @@ def main() -> None:
             i, box = face["frame"], np.array(face["box"])
             for path, image in (("video", outputs[i]), ("photos", photo_outputs[i])):
                 distances[path].append(float(np.linalg.norm(embed(image, box) - original)))
+            pairs.append((face_picture(outputs[i], box), face_picture(photo_outputs[i], box)))
         for path, values in distances.items():
             values = np.array(values)
             rates = (f"{(values < MATCH_THRESHOLD).mean():.3f}", f"{values.mean():.3f}") if len(values) else ("-", "-")
             table.add_row(clip.name, path, str(len(values)), *rates)
     Console(width=140).print(table)
+    if args.pairs is not None:
+        write_pairs(pairs, args.pairs, args.key, args.limit)
+
+
+PAIR_SIDE = 192
+PAIR_EXPAND = 1.5
+
+
+def face_picture(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The square around ``box`` grown ``PAIR_EXPAND``×, edge-replicated where it leaves the frame, resized to
+    ``PAIR_SIDE``."""
+    cx, cy = (box[:2] + box[2:]) / 2
+    half = PAIR_EXPAND * max(box[2] - box[0], box[3] - box[1]) / 2
+    x0, y0 = int(round(cx - half)), int(round(cy - half))
+    side = int(round(2 * half))
+    padded = cv2.copyMakeBorder(image, side, side, side, side, cv2.BORDER_REPLICATE)
+    square = padded[y0 + side:y0 + 2 * side, x0 + side:x0 + 2 * side]
+    shrink = side > PAIR_SIDE
+    return cv2.resize(square, (PAIR_SIDE, PAIR_SIDE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def write_pairs(pairs: list[tuple[np.ndarray, np.ndarray]], folder: Path, key: Path, limit: int) -> None:
+    """Up to ``limit`` of (video, photo) pictures side by side, sides at random; the sides (where the video face is)
+    go to ``key``."""
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.choice(len(pairs), min(limit, len(pairs)), replace=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    sides = {}
+    gap = np.full((PAIR_SIDE, 8, 3), 255, np.uint8)
+    for n, index in enumerate(chosen):
+        video, photo = pairs[index]
+        video_left = bool(rng.integers(2))
+        sides[f"pair_{n:02d}.png"] = "left" if video_left else "right"
+        iio.imwrite(folder / f"pair_{n:02d}.png", np.hstack([video, gap, photo] if video_left else [photo, gap, video]))
+    key.write_text(json.dumps(sides, indent=1))
+    print(f"{len(chosen)} pairs in {folder}; the video side of each in {key}")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@ after it: its generated hole, in the key's own crop while the current box fits t
 not moved (the painted face stands still while the head does, whatever the detector's jitter), else shifted and
 scaled onto the current crop by the fit of the key's landmarks to the current ones (the face follows the head as it
 moves and as the camera zooms; where that fit moves it by at most ``SETTLE_PX`` from where it was last shown, it stays
-there, so the detector's jitter does not shake it), over the current frame's own pixels around the hole. A new key
-frame is generated when the face changes in a way a shift and a zoom do not explain (a landmark off the fit by more
-than ``MAX_RESIDUAL`` of the crop side and ``MIN_MOTION_PX`` image pixels: the head turns, the mouth opens), its crop
-changes size by more than ``max_scale``, the current hole reaches more than ``EDGE_FILL`` past the key's hole, or
-``hold`` frames have passed.
+there, so the detector's jitter does not shake it), over the current frame's own pixels around it. The key's whole
+hole is shown, not only the current one inside it: its edge is where the generator made the face meet the pixels
+around it. A new key frame is generated when the face changes in a way a shift and a zoom do not explain (a landmark
+off the fit by more than ``MAX_RESIDUAL`` of the crop side and ``MIN_MOTION_PX`` image pixels: the head turns, the
+mouth opens), its crop changes size by more than ``max_scale``, the current hole reaches more than ``EDGE_FILL`` past
+the key's hole, the pixels around the hole have changed by more than ``MAX_SURROUNDINGS_CHANGE`` since the key frame
+(the head moved against its background, the light changed: the carried face would show a seam), or ``hold`` frames
+have passed.
 
 Privacy: every pixel of the current hole is interpolated from the key's generated hole alone (where the current hole
 reaches past it, the band is inpainted from that and the current frame's pixels around the hole), so nothing of the
@@ -38,6 +41,8 @@ KEY_HOLE_MARGIN = 0.03  # a key's hole is grown by this fraction of its crop sid
 EDGE_FILL = 0.1  # of the crop side: a hole may reach this far past its key's hole (the band between is inpainted)
 BAND_RADIUS = 3  # px of the crop that inpainting looks at around the band a carried hole reaches past its key's
 SETTLE_PX = 1.0  # a followed face stays where it was shown while the fit would move it by at most this many image px
+RING_PX = 2  # crop pixels around the hole whose change since the key frame is measured
+MAX_SURROUNDINGS_CHANGE = 20.0  # grey levels: past this, a carried face would show a seam, so a new one is generated
 
 
 def hole_box(crop: FaceCrop) -> tuple[int, int, int, int]:
@@ -52,11 +57,13 @@ def hole_box(crop: FaceCrop) -> tuple[int, int, int, int]:
 @dataclass
 class KeyFace:
     """A track's last generated face: its crop, its landmarks in [0, 1] of the upright crop, the frame it was made
-    on, and the generated crop (None until generated, or when generation failed)."""
+    on, that frame's own pixels in the crop (``context``: what the face was generated to fit), and the generated crop
+    (None until generated, or when generation failed)."""
 
     crop: FaceCrop
     landmarks: np.ndarray
     frame: int
+    context: np.ndarray
     pixels: np.ndarray | None = None
 
     @cached_property
@@ -111,6 +118,28 @@ class Carry:
         return cv2.warpAffine(np.ascontiguousarray(self.key.pixels[y0:y1, x0:x1]), warp, (size, size),
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
+    def surroundings_change(self, current: np.ndarray) -> float:
+        """Mean absolute change (grey levels) of the pixels within ``RING_PX`` around the key's face as this carry
+        shows it (``shown``), from the key frame (the same places of the face in the key's crop) to ``current`` (this
+        crop of the current frame): the key's face was generated to fit what surrounded it then, so a large change
+        shows as a seam at its edge."""
+        shown = self.shown()
+        size = self.crop.size
+        ring = cv2.dilate(shown.astype(np.uint8), np.ones((2 * RING_PX + 1, 2 * RING_PX + 1), np.uint8)) > 0
+        ring &= ~shown
+        if not ring.any():
+            return 0.0
+        (sx, sy), s = self.shift, self.scale
+        warp = np.array([[s, 0, sx], [0, s, sy]], np.float32)
+        then = cv2.warpAffine(self.key.context, warp, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+        return float(np.abs(then[ring].astype(np.int16) - current[ring]).mean())
+
+    def shown(self) -> np.ndarray:
+        """size² bool: the crop pixels that show the key's face: the current hole, and the key's whole hole where it
+        reaches past it (so that the face meets the pixels around it where the key's face was generated to)."""
+        return (self.crop.certainty() == 0) | self.inside()
+
     def inside(self) -> np.ndarray:
         """size² bool: the crop pixels whose sampled place lies within the key's hole (at most half a pixel out)."""
         x0, y0, x1, y1 = self.key.hole
@@ -155,17 +184,18 @@ class KeyFaces:
         self.shown = {t: c for t, c in self.shown.items() if t in self.keys}
         return self.frame
 
-    def reusable(self, track: int, crop: FaceCrop, landmarks: np.ndarray, frame: int) -> Carry | None:
-        """How ``track``'s face in ``frame`` (its crop, its landmarks in image pixels) may show the track's key face:
-        in the key's own crop while the face fits it unmoved, else the key's face shifted and zoomed onto ``crop``;
-        None when a new face must be generated."""
+    def reusable(self, track: int, crop: FaceCrop, landmarks: np.ndarray, frame: int,
+                 image: np.ndarray) -> Carry | None:
+        """How ``track``'s face in ``frame`` (its crop, its landmarks in image pixels, the frame's ``image``) may show
+        the track's key face: in the key's own crop while the face fits it unmoved, else the key's face shifted and
+        zoomed onto ``crop``; None when a new face must be generated."""
         key = self.keys.get(track)
         if key is None or not 0 < frame - key.frame < self.hold or key.crop.turns != crop.turns:
             return None
         if not 1 / self.max_scale <= crop.side / key.crop.side <= self.max_scale:
             return None
         own = Carry(key, replace(crop, crop=key.crop.crop))
-        if self.unmoved(own, landmarks) and self.filled(own):
+        if self.unmoved(own, landmarks) and self.fits(own, image):
             self.shown[track] = own
             return own
         scale, offset, residual = shift_and_zoom(crop.to_crop(landmarks), key.landmarks)
@@ -177,9 +207,9 @@ class KeyFaces:
         last = self.shown.get(track)
         if last is not None and last.key is key:
             held = last.onto(crop)
-            if held.moved(follow) <= SETTLE_PX and self.filled(held):
+            if held.moved(follow) <= SETTLE_PX and self.fits(held, image):
                 return held
-        if not self.filled(follow):
+        if not self.fits(follow, image):
             return None
         self.shown[track] = follow
         return follow
@@ -193,9 +223,12 @@ class KeyFaces:
         return bool(moved <= max(self.max_motion, MIN_MOTION_PX / carry.crop.side))
 
     @staticmethod
-    def filled(carry: Carry) -> bool:
-        """Whether the key's hole covers the carry's hole, but for an edge of at most ``EDGE_FILL``."""
-        return carry.reach() <= EDGE_FILL * carry.crop.size
+    def fits(carry: Carry, image: np.ndarray) -> bool:
+        """Whether the key's hole covers the carry's hole, but for an edge of at most ``EDGE_FILL``, and the
+        surroundings of the hole in ``image`` have changed by at most ``MAX_SURROUNDINGS_CHANGE`` since the key."""
+        if carry.reach() > EDGE_FILL * carry.crop.size:
+            return False
+        return carry.surroundings_change(carry.crop.extract(image)) <= MAX_SURROUNDINGS_CHANGE
 
     def remember(self, track: int, key: KeyFace) -> None:
         self.keys[track] = key
@@ -206,14 +239,14 @@ class KeyFaces:
 
 
 def carried(carry: Carry, current: np.ndarray) -> np.ndarray:
-    """The size² crop to paste for a face that carries a key: the key's generated pixels (``Carry.sample``) in the
-    current hole, the current frame's own crop (``current``, from ``carry.crop.extract``) around it. Where the hole
-    reaches past the key's, the band is inpainted (Telea) from the key's face inside it and the current pixels around
-    the hole, never from the current frame's pixels in the hole."""
+    """The size² crop to paste for a face that carries a key: the key's generated pixels (``Carry.sample``) where the
+    carry shows them (``Carry.shown``), the current frame's own crop (``current``, from ``carry.crop.extract``)
+    around them. Where the hole reaches past the key's, the band is inpainted (Telea) from the key's face inside it
+    and the current pixels around the hole, never from the current frame's pixels in the hole."""
     pixels = current.copy()
-    hole = carry.crop.certainty() == 0
-    pixels[hole] = carry.sample()[hole]
-    band = hole & ~carry.inside()
+    shown = carry.shown()
+    pixels[shown] = carry.sample()[shown]
+    band = shown & ~carry.inside()
     if band.any():
         pixels = cv2.inpaint(pixels, band.astype(np.uint8), BAND_RADIUS, cv2.INPAINT_TELEA)
     return pixels

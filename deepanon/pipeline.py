@@ -240,12 +240,12 @@ class FaceReplacer:
                     record.replacement, record.reason = FALLBACK, str(err)
                     continue
                 if keys is not None and tracks is not None:
-                    carry = keys.reusable(int(tracks[i][j]), crop, det.landmarks[j], frame)
+                    carry = keys.reusable(int(tracks[i][j]), crop, det.landmarks[j], frame, frames[i])
                     if carry is not None:
                         carries.append((i, j, carry))
                         continue
                     crop = replace(crop, hole_margin=KEY_HOLE_MARGIN)
-                    new_keys[i, j] = KeyFace(crop, crop.to_crop(det.landmarks[j]), frame)
+                    new_keys[i, j] = KeyFace(crop, crop.to_crop(det.landmarks[j]), frame, crop.extract(frames[i]))
                     keys.remember(int(tracks[i][j]), new_keys[i, j])
                 jobs.append((i, j, crop))
 

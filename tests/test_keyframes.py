@@ -7,12 +7,15 @@ import pytest
 
 from deepanon.detection import Detections
 from deepanon.geometry import FaceCrop
-from deepanon.keyframes import (KEY_HOLE_MARGIN, SETTLE_PX, Carry, KeyFace, KeyFaces, carried, hole_box,
-                                shift_and_zoom)
+from deepanon.keyframes import (KEY_HOLE_MARGIN, MAX_SURROUNDINGS_CHANGE, RING_PX, SETTLE_PX, Carry, KeyFace,
+                                KeyFaces, carried, hole_box, shift_and_zoom)
 from deepanon.pipeline import FaceReplacer, Replacement
 
 SIZE = 32
 LANDMARKS = np.array([[0.4, 0.4], [0.6, 0.4], [0.5, 0.5], [0.42, 0.6], [0.58, 0.6]], np.float32)
+GREY = 120  # a flat frame's level: bright enough that no exposure gain applies
+IMAGE = np.full((160, 200, 3), GREY, np.uint8)  # a frame whose surroundings of the face never change
+CONTEXT = np.full((SIZE, SIZE, 3), GREY, np.uint8)  # a key crop of it
 
 
 def crop_of(box, turns=0):
@@ -45,13 +48,13 @@ def in_image(crop, points):
 def test_a_key_is_carried_while_a_shift_and_a_zoom_explain_the_face():
     keys = KeyFaces(hold=4, max_motion=0.02, max_scale=1.1)
     key_crop = crop_of([40, 40, 80, 90])
-    key = KeyFace(key_crop, LANDMARKS, frame=0, pixels=np.zeros((SIZE, SIZE, 3), np.uint8))
+    key = KeyFace(key_crop, LANDMARKS, frame=0, context=CONTEXT, pixels=np.zeros((SIZE, SIZE, 3), np.uint8))
     keys.remember(7, key)
     same = crop_of([41, 40, 81, 90])  # moved 1 px: the same place in its own crop
     still = in_image(same, LANDMARKS)
 
     def carry_of(track, crop, landmarks, frame):
-        found = keys.reusable(track, crop, landmarks, frame)
+        found = keys.reusable(track, crop, landmarks, frame, IMAGE)
         if found is None:
             return None
         assert found.key is key
@@ -73,12 +76,35 @@ def test_a_key_is_carried_while_a_shift_and_a_zoom_explain_the_face():
     zoomed = crop_of([41.4, 38, 84.6, 92])
     assert carry_of(7, zoomed, in_image(zoomed, LANDMARKS), 1) == "follows"
     # a box 14 px lower over landmarks that stayed: its hole reaches 4.5 px of the 32 px crop past the key's
-    assert keys.reusable(7, crop_of([40, 54, 80, 104]), still, 1) is None
+    assert keys.reusable(7, crop_of([40, 54, 80, 104]), still, 1, IMAGE) is None
     assert carry_of(7, crop_of([42, 40, 78, 90]), still, 1) == "own"  # narrower: inside the key's hole
     # a box 4 % taller, inside a key's hole grown as the video path grows it: carried in the key's own crop
-    keys.remember(9, KeyFace(replace(key_crop, hole_margin=KEY_HOLE_MARGIN), LANDMARKS, 0, key.pixels))
-    carry = keys.reusable(9, crop_of([41, 39, 81, 91]), still, 1)
+    keys.remember(9, KeyFace(replace(key_crop, hole_margin=KEY_HOLE_MARGIN), LANDMARKS, 0, CONTEXT, key.pixels))
+    carry = keys.reusable(9, crop_of([41, 39, 81, 91]), still, 1, IMAGE)
     assert carry.crop.crop == key_crop.crop and carry.scale == 1 and carry.crop.box == (41, 39, 81, 91)
+
+
+def test_a_key_is_not_carried_where_its_surroundings_changed():
+    key_crop = crop_of([40, 40, 80, 90])
+    keys = KeyFaces(hold=4)
+    keys.remember(5, KeyFace(key_crop, LANDMARKS, 0, CONTEXT, np.zeros((SIZE, SIZE, 3), np.uint8)))
+    still = in_image(key_crop, LANDMARKS)
+    x0, y0, x1, y1 = (round(v) for v in key_crop.box)
+    ring = 12  # image px: RING_PX crop px are 6.25 px of this 100 px crop, plus the resampling's reach
+    for change, carried_on in [(MAX_SURROUNDINGS_CHANGE - 2, True), (MAX_SURROUNDINGS_CHANGE + 2, False)]:
+        image = IMAGE.copy()
+        image[y0 - ring:y1 + ring, x0 - ring:x1 + ring] += np.uint8(change)  # around the face (and the face itself)
+        image[y0:y1, x0:x1] = 0  # the real face may change at will: it is never looked at
+        assert (keys.reusable(5, key_crop, still, 1, image) is not None) is carried_on, change
+    # the crop's ring as measured: against a naive mean over the pixels within RING_PX of the hole
+    carry = Carry(keys.keys[5], key_crop)
+    current = key_crop.extract(image)
+    hx0, hy0, hx1, hy1 = hole_box(key_crop)
+    near = [(v, u) for v in range(SIZE) for u in range(SIZE)
+            if not (hy0 <= v < hy1 and hx0 <= u < hx1)
+            and hy0 - RING_PX <= v < hy1 + RING_PX and hx0 - RING_PX <= u < hx1 + RING_PX]
+    naive = np.mean([np.abs(current[v, u].astype(int) - GREY).mean() for v, u in near])
+    assert carry.surroundings_change(current) == pytest.approx(naive)
 
 
 def test_a_shift_and_a_zoom_fit_the_landmarks_by_least_squares():
@@ -97,8 +123,9 @@ def test_a_shift_and_a_zoom_fit_the_landmarks_by_least_squares():
 
 def test_old_keys_are_dropped_and_failed_ones_forgotten():
     keys = KeyFaces(hold=3)
-    keys.remember(1, KeyFace(crop_of([0, 0, 10, 10]), LANDMARKS, frame=keys.advance(), pixels=None))
-    keys.remember(2, KeyFace(crop_of([0, 0, 10, 10]), LANDMARKS, frame=0, pixels=np.zeros((SIZE, SIZE, 3), np.uint8)))
+    keys.remember(1, KeyFace(crop_of([0, 0, 10, 10]), LANDMARKS, frame=keys.advance(), context=CONTEXT))
+    keys.remember(2, KeyFace(crop_of([0, 0, 10, 10]), LANDMARKS, frame=0, context=CONTEXT,
+                             pixels=np.zeros((SIZE, SIZE, 3), np.uint8)))
     keys.forget_failed()
     assert list(keys.keys) == [2]
     keys.advance(), keys.advance()
@@ -107,15 +134,16 @@ def test_old_keys_are_dropped_and_failed_ones_forgotten():
     assert keys.keys == {}
 
 
-def test_carried_pixels_fill_the_current_hole_from_the_key_and_keep_the_current_surroundings():
+def test_carried_pixels_show_the_keys_whole_hole_and_keep_the_current_surroundings():
     key_crop, crop = crop_of([40, 40, 80, 90]), crop_of([42, 40, 78, 90])
-    key = KeyFace(key_crop, LANDMARKS, 0, np.full((SIZE, SIZE, 3), 200, np.uint8))
+    key = KeyFace(key_crop, LANDMARKS, 0, CONTEXT, np.full((SIZE, SIZE, 3), 200, np.uint8))
     current = np.full((SIZE, SIZE, 3), 50, np.uint8)
     pixels = carried(Carry(key, replace(crop, crop=key_crop.crop)), current)
-    hole = crop.certainty() == 0
-    assert np.all(pixels[hole] == 200) and np.all(pixels[~hole] == 50)
+    hole, key_hole = crop.certainty() == 0, key_crop.certainty() == 0
+    assert key_hole.sum() > hole.sum()  # the key's hole is wider: the face meets the surroundings where it was made to
+    assert np.all(pixels[key_hole] == 200) and np.all(pixels[~key_hole] == 50)
     with pytest.raises(ValueError, match="not generated"):
-        carried(Carry(KeyFace(key_crop, LANDMARKS, 0), crop), current)
+        carried(Carry(KeyFace(key_crop, LANDMARKS, 0, CONTEXT), crop), current)
 
 
 def test_a_followed_face_is_the_key_resampled_and_never_a_real_pixel_of_the_key_frame():
@@ -125,7 +153,7 @@ def test_a_followed_face_is_the_key_resampled_and_never_a_real_pixel_of_the_key_
     # the key's generated hole holds values up to 100; the key frame's real pixels around it are 255
     pixels = np.full((size, size, 3), 255, np.uint8)
     pixels[hole] = np.random.default_rng(1).integers(0, 100, (int(hole.sum()), 3))
-    key = KeyFace(key_crop, LANDMARKS, 0, pixels)
+    key = KeyFace(key_crop, LANDMARKS, 0, np.zeros_like(pixels), pixels)
     crop = FaceCrop.from_box(np.array([44, 43, 87, 96], np.float32), size, expand=2.0)  # moved and 7 % larger
     scale, shift = 0.93, (1.7, -2.4)
     carry = Carry(key, crop, scale, shift)
@@ -157,7 +185,7 @@ def key_place(carry, points):
 
 @pytest.mark.parametrize("turns", [0, 1])
 def test_a_placement_seen_through_another_crop_samples_the_same_place_for_each_image_point(turns):
-    key = KeyFace(crop_of([40, 40, 80, 90], turns), LANDMARKS, 0)
+    key = KeyFace(crop_of([40, 40, 80, 90], turns), LANDMARKS, 0, CONTEXT)
     shown = Carry(key, crop_of([43, 41, 84, 92], turns), 0.97, (1.3, -0.8))
     other = crop_of([45, 44, 88, 97], turns)
     points = np.random.default_rng(2).uniform(40, 95, (50, 2))
@@ -167,24 +195,31 @@ def test_a_placement_seen_through_another_crop_samples_the_same_place_for_each_i
 def test_a_followed_face_stays_where_it_was_shown_while_the_fit_moves_it_by_at_most_settle_px():
     keys = KeyFaces(hold=10, max_motion=0.02, max_scale=1.1)
     key_crop = crop_of([40, 40, 80, 90])
-    keys.remember(3, KeyFace(key_crop, LANDMARKS, 0, np.zeros((SIZE, SIZE, 3), np.uint8)))
+    keys.remember(3, KeyFace(key_crop, LANDMARKS, 0, CONTEXT, np.zeros((SIZE, SIZE, 3), np.uint8)))
     still = in_image(key_crop, LANDMARKS)
-    first = keys.reusable(3, crop_of([43, 40, 83, 90]), still + [3, 0], 1)  # moved 3 px: followed
+    first = keys.reusable(3, crop_of([43, 40, 83, 90]), still + [3, 0], 1, IMAGE)  # moved 3 px: followed
     assert first.scale == pytest.approx(1) and first.crop.crop != key_crop.crop
     points = still + [3, 0]
     for frame, (dx, box) in enumerate([(3 + 0.8 * SETTLE_PX, [43, 40, 83, 90]), (3.4, [44, 40, 84, 90])], start=2):
-        held = keys.reusable(3, crop_of(box), still + [dx, 0], frame)  # the fit moves it by under SETTLE_PX
+        held = keys.reusable(3, crop_of(box), still + [dx, 0], frame, IMAGE)  # the fit moves it by under SETTLE_PX
         assert held.crop.crop == crop_of(box).crop
         assert np.abs(key_place(held, points) - key_place(first, points)).max() < 1e-3
-    moved = keys.reusable(3, crop_of([45, 40, 85, 90]), still + [5, 0], 4)  # 2 px on: follows again
+    moved = keys.reusable(3, crop_of([45, 40, 85, 90]), still + [5, 0], 4, IMAGE)  # 2 px on: follows again
     assert np.abs(key_place(moved, still + [5, 0]) - key_place(first, points)).max() < 0.3
+
+
+def still_frame(t):
+    """A flat frame with noise, another on each frame, only in rows 110-119: the faces' surroundings never change."""
+    frame = np.full((120, 160, 3), GREY, np.uint8)
+    frame[110:] = np.random.default_rng(t).integers(0, 255, (10, 160, 3), dtype=np.uint8)
+    return frame
 
 
 def run(boxes, hold):
     generator = CountingGenerator()
     replacer = FaceReplacer(generator, expand=2.0)
     keys = KeyFaces(hold) if hold > 1 else None
-    frames = [np.random.default_rng(t).integers(0, 255, (120, 160, 3), dtype=np.uint8) for t in range(len(boxes))]
+    frames = [still_frame(t) for t in range(len(boxes))]
     outputs = []
     for start in range(0, len(frames), 4):  # batches of 4 frames, as the video path sends them
         batch = slice(start, start + 4)
@@ -226,7 +261,7 @@ def test_a_face_whose_box_jitters_inside_the_keys_hole_is_shown_unmoved():
     generator, keys = NoiseGenerator(), KeyFaces(4)
     replacer = FaceReplacer(generator, expand=2.0)
     boxes = [[50 + t % 2, 30 + t % 2, 90 + t % 2, 80] for t in range(4)]  # 1 px jitter, inside the key's grown hole
-    frames = [np.random.default_rng(t).integers(0, 255, (120, 160, 3), dtype=np.uint8) for t in range(4)]
+    frames = [still_frame(t) for t in range(4)]
     results = replacer.anonymize(frames, [face_at(b) for b in boxes], None, [[0]] * 4, keys)
     assert generator.faces == 1
     inner = (slice(35, 75), slice(55, 85))  # inside every frame's box, clear of the feathered edge
