@@ -360,8 +360,8 @@ def run_on_ray(run: Run, options: dict, address: str, output: str | None, worker
                    f"1080p, {frames_per_batch(3840 * 2160 * 3)} at 4K).")
 @click.option("--hold", type=click.IntRange(1), default=HOLD_FRAMES, show_default=True,
               help="Show a person's generated face on up to N frames while the face holds still or only shifts and "
-                   "zooms (a new face when the head turns): steadier faces, fewer generator calls. 1 generates every "
-                   "face of every frame.")
+                   "zooms (a new face when the head turns or what surrounds it changes): steadier faces, fewer "
+                   "generator calls. 1 generates every face of every frame.")
 @click.option("--turned", is_flag=True,
               help="Also find faces in a clip turned by 90°, 180° or 270° (CenterFace modes): every 10th frame is "
                    "searched, the frames between get the full detector on the turns found. Phone rotation metadata "
