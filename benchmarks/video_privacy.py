@@ -17,10 +17,11 @@ tracks lie within the threshold (each face against the next face of another trac
 restarts counts as another), the rate at which dlib cannot tell this clip's people apart at all.
 
 With ``--pairs``, the realism half of the comparison: for up to ``--limit`` of those faces (drawn at random over all
-clips), one picture of the same face as the video run and the photo run painted it (the box grown 1.5×, 192 px a
-side), left and right at random, for a blind judge who is asked which of the two looks more like an unaltered
-photograph; the sides go to ``--key`` (keep it where the judge cannot read it). 0.5 of the judge's picks for the video
-side means carried faces look as real as faces generated anew in every frame.
+clips, at most ``PAIRS_PER_TRACK`` of one track: a track's frames share one latent, so they are nearly one draw), one
+picture of the same face as the video run and the photo run painted it (the box grown 1.5×, 192 px a side), left and
+right at random, for a blind judge who is asked which of the two looks more like an unaltered photograph; the sides
+go to ``--key`` (keep it where the judge cannot read it). Half of the judge's picks for the video side means video
+faces look as real as faces generated anew for each photo.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     if (args.pairs is None) != (args.key is None):
         parser.error("--pairs and --key go together")
-    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    pairs: list[tuple[str, np.ndarray, np.ndarray]] = []  # (track, video picture, photo picture)
     embed = DlibEmbedder()
     work = Path(tempfile.mkdtemp(prefix="deepanon-video-privacy-"))
     deepanon = [sys.executable, "-m", "deepanon"]
@@ -88,7 +89,8 @@ def main() -> None:
             i, box = face["frame"], np.array(face["box"])
             for path, image in (("video", outputs[i]), ("photos", photo_outputs[i])):
                 distances[path].append(float(np.linalg.norm(embed(image, box) - original)))
-            pairs.append((face_picture(outputs[i], box), face_picture(photo_outputs[i], box)))
+            pairs.append((f"{clip.name}:{face['track']}", face_picture(outputs[i], box),
+                          face_picture(photo_outputs[i], box)))
         for path, values in distances.items():
             values = np.array(values)
             rates = (f"{(values < MATCH_THRESHOLD).mean():.3f}", f"{values.mean():.3f}") if len(values) else ("-", "-")
@@ -115,21 +117,29 @@ def face_picture(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     return cv2.resize(square, (PAIR_SIDE, PAIR_SIDE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
-def write_pairs(pairs: list[tuple[np.ndarray, np.ndarray]], folder: Path, key: Path, limit: int) -> None:
+PAIRS_PER_TRACK = 2
+
+
+def write_pairs(pairs: list[tuple[str, np.ndarray, np.ndarray]], folder: Path, key: Path, limit: int) -> None:
     """Up to ``limit`` of (video, photo) pictures side by side, sides at random; the sides (where the video face is)
     go to ``key``."""
     rng = np.random.default_rng(0)
-    chosen = sorted(rng.choice(len(pairs), min(limit, len(pairs)), replace=False))
+    by_track: dict[str, list[int]] = {}
+    for index, (track, _, _) in enumerate(pairs):
+        by_track.setdefault(track, []).append(index)
+    eligible = [int(i) for indices in by_track.values()
+                for i in rng.choice(indices, min(PAIRS_PER_TRACK, len(indices)), replace=False)]
+    chosen = sorted(rng.choice(eligible, min(limit, len(eligible)), replace=False))
     folder.mkdir(parents=True, exist_ok=True)
     sides = {}
     gap = np.full((PAIR_SIDE, 8, 3), 255, np.uint8)
     for n, index in enumerate(chosen):
-        video, photo = pairs[index]
+        _, video, photo = pairs[index]
         video_left = bool(rng.integers(2))
         sides[f"pair_{n:02d}.png"] = "left" if video_left else "right"
         iio.imwrite(folder / f"pair_{n:02d}.png", np.hstack([video, gap, photo] if video_left else [photo, gap, video]))
     key.write_text(json.dumps(sides, indent=1))
-    print(f"{len(chosen)} pairs in {folder}; the video side of each in {key}")
+    print(f"{len(chosen)} pairs of {len(by_track)} tracks in {folder}; the video side of each in {key}")
 
 
 if __name__ == "__main__":
