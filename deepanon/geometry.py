@@ -88,9 +88,9 @@ class FaceCrop:
         """Cut the crop from an HxWx3 uint8 image (edges replicated outside the image), resized to size²."""
         h, w = image.shape[:2]
         x0, y0, x1, y1 = self.crop
-        inside = image[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
-        if inside.size == 0:
+        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
             raise ValueError(f"face crop {self.crop} does not overlap the {w}x{h} image")
+        inside = image[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
         padded = cv2.copyMakeBorder(
             inside, max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0), cv2.BORDER_REPLICATE
         )

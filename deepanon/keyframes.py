@@ -83,8 +83,8 @@ class Carry:
     shift: tuple[float, float] = (0.0, 0.0)
 
     def moved(self, other: Carry) -> float:
-        """How far (image px) ``other``, a carry of the same key onto the same crop, shows any pixel of the hole
-        from another place of the key's face than this one does."""
+        """How far (image px) ``other``, a carry of the same key onto the same crop, shows any pixel of the current
+        hole from another place of the key's face than this one does."""
         # the difference of the two sampled places is linear in (u, v): largest at the hole's first or last pixel
         x0, y0, x1, y1 = hole_box(self.crop)
         first, last = np.array([x0, y0], float), np.array([x1 - 1, y1 - 1], float)
@@ -228,7 +228,11 @@ class KeyFaces:
         surroundings of the hole in ``image`` have changed by at most ``MAX_SURROUNDINGS_CHANGE`` since the key."""
         if carry.reach() > EDGE_FILL * carry.crop.size:
             return False
-        return carry.surroundings_change(carry.crop.extract(image)) <= MAX_SURROUNDINGS_CHANGE
+        try:
+            current = carry.crop.extract(image)
+        except ValueError:  # the crop has left the frame: a new face, or its cover, is made for this frame
+            return False
+        return carry.surroundings_change(current) <= MAX_SURROUNDINGS_CHANGE
 
     def remember(self, track: int, key: KeyFace) -> None:
         self.keys[track] = key

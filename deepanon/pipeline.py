@@ -161,6 +161,10 @@ def cover(image: np.ndarray, box: Sequence[float], method: Replacement) -> None:
     mx, my = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
     ix0, iy0 = max(0, int(np.floor(x0 - mx))), max(0, int(np.floor(y0 - my)))
     ix1, iy1 = min(w, int(np.ceil(x1 + mx))), min(h, int(np.ceil(y1 + my)))
+    if ix1 == ix0 < w:  # a box of no width covers the pixel column it lies on
+        ix1 += 1
+    if iy1 == iy0 < h:
+        iy1 += 1
     if ix1 <= ix0 or iy1 <= iy0:
         return
     region = image[iy0:iy1, ix0:ix1]
@@ -245,7 +249,12 @@ class FaceReplacer:
                         carries.append((i, j, carry))
                         continue
                     crop = replace(crop, hole_margin=KEY_HOLE_MARGIN)
-                    new_keys[i, j] = KeyFace(crop, crop.to_crop(det.landmarks[j]), frame, crop.extract(frames[i]))
+                    try:
+                        context = crop.extract(frames[i])
+                    except ValueError as err:  # the crop misses the frame: so does the face, covered as far as seen
+                        record.replacement, record.reason = FALLBACK, str(err)
+                        continue
+                    new_keys[i, j] = KeyFace(crop, crop.to_crop(det.landmarks[j]), frame, context)
                     keys.remember(int(tracks[i][j]), new_keys[i, j])
                 jobs.append((i, j, crop))
 

@@ -41,6 +41,13 @@ def test_box_larger_than_the_image():
     assert (out == 99).all()
 
 
+@pytest.mark.parametrize("box", [[-60, 10, -20, 50], [10, -60, 50, -20], [250, 10, 300, 60], [10, 200, 60, 250]])
+def test_a_crop_that_misses_the_image_on_any_side_is_refused(box):
+    crop = FaceCrop.from_box(np.array(box, np.float32), size=32, expand=1.5)
+    with pytest.raises(ValueError, match="does not overlap"):
+        crop.extract(np.zeros((100, 120, 3), np.uint8))
+
+
 @pytest.mark.parametrize("box", [[10, 10, 10.5, 30], [np.nan, 0, 10, 10], [20, 20, 10, 10]])
 def test_degenerate_boxes_are_refused(box):
     with pytest.raises(ValueError, match="degenerate"):

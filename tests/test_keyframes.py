@@ -284,6 +284,19 @@ def test_a_face_that_turns_is_generated_on_every_frame_and_one_that_slides_is_ca
     assert sliding.faces == 2  # the crop follows the box: the face moves with the head
 
 
+def test_a_face_whose_crop_misses_the_frame_is_covered_and_the_others_carried():
+    generator, keys = CountingGenerator(), KeyFaces(4)
+    replacer = FaceReplacer(generator, expand=2.0)
+    boxes = np.array([[50, 30, 90, 80], [300, 30, 350, 80]], np.float32)  # the second one's crop starts at x 275
+    detections = Detections.from_boxes(boxes, np.array([0.9, 0.9], np.float32))
+    frames = [still_frame(t) for t in range(3)]
+    results = replacer.anonymize(frames, [detections] * 3, None, [[0, 1]] * 3, keys)
+    assert generator.faces == 1  # the first face, carried to frames 1 and 2
+    for result in results:
+        assert result.faces[0].replacement is Replacement.GENERATE
+        assert result.faces[1].replacement is Replacement.BLUR and "does not overlap" in result.faces[1].reason
+
+
 def test_a_failed_key_covers_its_carried_frames_and_the_next_batch_generates_again():
     class FailingOnce(CountingGenerator):
         def __call__(self, *args):

@@ -73,6 +73,16 @@ def test_an_inside_out_box_blacks_out_the_frame(astronaut, tiny_generator):
     assert (result.image[200:] == 0).all()  # black, but where the other face was pasted after
 
 
+def test_a_box_of_no_width_covers_its_pixel_column_and_one_outside_the_image_nothing():
+    image = np.full((64, 64, 3), 200, np.uint8)
+    cover(image, [30, 10, 30, 40], Replacement.SOLID)
+    assert (image[7:43, 30] == 0).all() and (image[:, 31:] == 200).all() and (image[:, :30] == 200).all()
+    for outside in ([-50, 10, -10, 40], [70, 10, 90, 40], [10, -40, 30, -5]):
+        untouched = np.full((64, 64, 3), 200, np.uint8)
+        cover(untouched, outside, Replacement.SOLID)
+        assert (untouched == 200).all(), outside
+
+
 @pytest.mark.parametrize("method", [Replacement.BLUR, Replacement.PIXELATE, Replacement.SOLID])
 def test_cover_modes_change_only_the_grown_box(astronaut, method):
     image = astronaut.copy()
