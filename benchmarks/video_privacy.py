@@ -33,14 +33,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
 import imageio.v3 as iio
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from deepanon.geometry import FaceCrop
 from paths import VIDEOS
 from quality import MATCH_THRESHOLD, DlibEmbedder
+
+PAIR_SIDE = 192  # px a side of each picture of a blind pair
+PAIR_EXPAND = 1.5  # its square's side / the face box's longer side
 
 
 def main() -> None:
@@ -89,8 +92,9 @@ def main() -> None:
             i, box = face["frame"], np.array(face["box"])
             for path, image in (("video", outputs[i]), ("photos", photo_outputs[i])):
                 distances[path].append(float(np.linalg.norm(embed(image, box) - original)))
-            pairs.append((f"{clip.name}:{face['track']}", face_picture(outputs[i], box),
-                          face_picture(photo_outputs[i], box)))
+            picture = FaceCrop.from_box(box, PAIR_SIDE, expand=PAIR_EXPAND)
+            pairs.append((f"{clip.name}:{face['track']}", picture.extract(outputs[i]),
+                          picture.extract(photo_outputs[i])))
         for path, values in distances.items():
             values = np.array(values)
             rates = (f"{(values < MATCH_THRESHOLD).mean():.3f}", f"{values.mean():.3f}") if len(values) else ("-", "-")
@@ -98,23 +102,6 @@ def main() -> None:
     Console(width=140).print(table)
     if args.pairs is not None:
         write_pairs(pairs, args.pairs, args.key, args.limit)
-
-
-PAIR_SIDE = 192
-PAIR_EXPAND = 1.5
-
-
-def face_picture(image: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The square around ``box`` grown ``PAIR_EXPAND``×, edge-replicated where it leaves the frame, resized to
-    ``PAIR_SIDE``."""
-    cx, cy = (box[:2] + box[2:]) / 2
-    half = PAIR_EXPAND * max(box[2] - box[0], box[3] - box[1]) / 2
-    x0, y0 = int(round(cx - half)), int(round(cy - half))
-    side = int(round(2 * half))
-    padded = cv2.copyMakeBorder(image, side, side, side, side, cv2.BORDER_REPLICATE)
-    square = padded[y0 + side:y0 + 2 * side, x0 + side:x0 + 2 * side]
-    shrink = side > PAIR_SIDE
-    return cv2.resize(square, (PAIR_SIDE, PAIR_SIDE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
 PAIRS_PER_TRACK = 2

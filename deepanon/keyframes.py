@@ -113,9 +113,14 @@ class Carry:
         if self.key.pixels is None:
             raise ValueError("the key frame's face was not generated")
         x0, y0, x1, y1 = self.key.hole
+        return self.seen(self.key.pixels[y0:y1, x0:x1], (x0, y0))
+
+    def seen(self, source: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """size² pixels of this crop, each sampled (bilinearly, edges repeated) from ``source``: a part of the key's
+        crop whose first pixel lies at ``origin`` there, at the place this carry shows at that crop pixel."""
         (sx, sy), s, size = self.shift, self.scale, self.crop.size
-        warp = np.array([[s, 0, sx - x0], [0, s, sy - y0]], np.float32)
-        return cv2.warpAffine(np.ascontiguousarray(self.key.pixels[y0:y1, x0:x1]), warp, (size, size),
+        warp = np.array([[s, 0, sx - origin[0]], [0, s, sy - origin[1]]], np.float32)
+        return cv2.warpAffine(np.ascontiguousarray(source), warp, (size, size),
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
     def surroundings_change(self, current: np.ndarray) -> float:
@@ -124,15 +129,11 @@ class Carry:
         crop of the current frame): the key's face was generated to fit what surrounded it then, so a large change
         shows as a seam at its edge."""
         shown = self.shown()
-        size = self.crop.size
         ring = cv2.dilate(shown.astype(np.uint8), np.ones((2 * RING_PX + 1, 2 * RING_PX + 1), np.uint8)) > 0
         ring &= ~shown
         if not ring.any():
             return 0.0
-        (sx, sy), s = self.shift, self.scale
-        warp = np.array([[s, 0, sx], [0, s, sy]], np.float32)
-        then = cv2.warpAffine(self.key.context, warp, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
+        then = self.seen(self.key.context)
         return float(np.abs(then[ring].astype(np.int16) - current[ring]).mean())
 
     def shown(self) -> np.ndarray:
