@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepanon.models import twice_differentiable
+
 
 class EqualizedConv2d(nn.Module):
     """Conv2d, stride 1, zero 'same' padding, with the weight multiplied by ``gain / sqrt(fan_in)`` in ``forward``."""
@@ -31,7 +33,7 @@ class EqualizedConv2d(nn.Module):
         self.scale = gain / math.sqrt(in_channels // groups * kernel_size * kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding, groups=self.groups)
+        return twice_differentiable.conv2d(x, self.weight * self.scale, self.bias, self.padding, self.groups)
 
     def extra_repr(self) -> str:
         out_c, in_c, k, _ = self.weight.shape

@@ -32,6 +32,7 @@ from deepanon.models import Discriminator, Generator, ModelConfig
 from deepanon.models.compiled import CompiledForward, narrow_cpu_vectors
 from deepanon.models.projected import ProjectedDiscriminator
 from deepanon.models.precision import autocast_dtype
+from deepanon.models.twice_differentiable import twice_differentiable
 from deepanon.training import distributed, loss
 from deepanon.training.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from deepanon.training.augment import augment
@@ -78,7 +79,7 @@ class Models:
     """Networks, their training views, optimizers and the AMP grad scaler.
 
     ``g_train`` and ``d_fast`` are the (DDP-wrapped, with ``compile`` compiled) views for G and D steps; ``d_train``
-    is D's eager view for steps with the eq. 11 penalty (compiled graphs have no double backward); ``d_score`` is D
+    is D's eager view for the eq. 11 penalty's forward of x̂ (compiled graphs have no double backward); ``d_score`` is D
     for the G step (no DDP: D is frozen there).
     """
 
@@ -182,22 +183,18 @@ def train_step(
     if cfg.discriminator is DiscriminatorKind.PROJECTED:
         return projected_step(m, cfg, image, fake, mask, condition, pose, rng, autocast, images_seen, diversity)
     fake_d = fake.detach().float()
-    with_penalty = step % cfg.penalty_interval == 0
-    images = [image, fake_d]
-    if with_penalty:
-        x_hat = loss.interpolate(image, fake_d, t).requires_grad_(True)
-        images.append(x_hat)
-    n = len(images)
     m.train_discriminator(True)
-    d_view = m.d_train if with_penalty else m.d_fast
     with autocast():
-        scores = d_view(torch.cat(images), condition.repeat(n, 1, 1, 1), mask.repeat(n, 1, 1, 1), pose.repeat(n, 1, 1))
-    scores = scores.float()
-    real_score, fake_score = scores[:b], scores[b : 2 * b]
+        scores = m.d_fast(torch.cat([image, fake_d]), condition.repeat(2, 1, 1, 1), mask.repeat(2, 1, 1, 1),
+                          pose.repeat(2, 1, 1)).float()
+    real_score, fake_score = scores[:b], scores[b:]
     epsilon = loss.epsilon_penalty(real_score, cfg.epsilon_weight).mean()
     d_loss = loss.discriminator_loss(real_score, fake_score).mean() + epsilon
-    if with_penalty:
-        gradient = loss.critic_gradient(scores[2 * b :], x_hat, scale)
+    if step % cfg.penalty_interval == 0:  # D's own eager forward of x̂ alone: only its scores are differentiated twice
+        x_hat = loss.interpolate(image, fake_d, t).requires_grad_(True)
+        with autocast(), twice_differentiable():
+            hat_score = m.d_train(x_hat, condition, mask, pose).float()
+        gradient = loss.critic_gradient(hat_score, x_hat, scale)
         penalty = gradient_penalty(cfg.penalty, gradient, mask, cfg.penalty_weight).mean()
         d_loss = d_loss + penalty * cfg.penalty_interval
         stats["penalty"] = penalty.detach()
