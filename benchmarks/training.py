@@ -8,8 +8,9 @@ Synthetic batches (no data loading). One timed unit is ``--penalty-interval`` co
 Adam steps, EMA), so images/s averages steps with and without the penalty as a run does. FLOPs are those of the same
 unit counted by ``torch.utils.flop_counter`` (fp32 eager; every other row does the same arithmetic), and "of bf16 peak"
 divides the achieved FLOP/s by a 2048² bf16 matmul timed in this process. Rows: the paper's recipe (residual D, WGAN,
-improved penalty) in each precision, eager and (``--compile``) compiled. The last line is the default CPU path of
-``deepanon train`` (``--precision auto``, no ``--compile``) at the given batch and penalty interval.
+improved penalty) in each precision, eager and (``--compile``) compiled. The last line is the default path of a full
+``deepanon train`` run (``--precision auto``; on the CPU compiled, which costs minutes of compiling here) at the given
+batch and penalty interval.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def main() -> None:
         flops_per_image = count_flops(run) / (batch * cfg.penalty_interval)
         settings = [(Precision(p), c) for c in ([False, True] if args.compile else [False]) for p in args.precision]
         auto = Precision.BF16 if autocast_dtype(Precision.AUTO, device) is torch.bfloat16 else Precision.FP32
-        default = (auto, False)
+        default = (auto, TrainConfig(data="-", out="-").compiles(device))  # a full run's
         settings += [default] if default not in settings else []
         for precision, compile in settings:
             run, cfg = unit(args, batch, precision, compile)

@@ -8,10 +8,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from deepanon.models import ModelConfig
 from deepanon.models.precision import Precision
 
 CONFIG_FILE = "config.json"
+# `compile` left unset compiles CPU runs of at least this many images: compiling G and D takes ~10 minutes on one core
+# the first time (a minute from inductor's cache) and then saves ~0.12 s an image (1.28×, benchmarks/NOTES.md), so it
+# pays from ~5,000 images
+COMPILE_FROM_IMAGES = 50_000
 
 
 class DatasetKind(str, Enum):
@@ -110,7 +116,7 @@ class TrainConfig:
     diversity_weight: float = 0.0
     diversity_cap: float = 0.2
     precision: Precision = Precision.AUTO
-    compile: bool = False
+    compile: bool | None = None
     device: str = "auto"
     workers: int = 2
     seed: int = 0
@@ -137,6 +143,13 @@ class TrainConfig:
             self.model_config()  # raises on an impossible model shape
         if self.precision is Precision.FP16 and self.device == "cpu":
             raise ValueError("fp16 needs CUDA; use --precision bf16 or fp32 on the CPU")
+
+    def compiles(self, device: torch.device) -> bool:
+        """Whether G and D run through ``torch.compile``: ``compile`` if set, else on the CPU for runs of at least
+        ``COMPILE_FROM_IMAGES`` images (on CUDA unmeasured, so off)."""
+        if self.compile is not None:
+            return self.compile
+        return device.type == "cpu" and self.images >= COMPILE_FROM_IMAGES
 
     def model_config(self) -> ModelConfig:
         if self.num_keypoints is None:

@@ -104,8 +104,12 @@ class Models:
         d_trainable = [p for p in discriminator.parameters() if p.requires_grad]
         ema = copy.deepcopy(generator).eval().requires_grad_(False)
         wrap = (lambda m: DistributedDataParallel(m)) if process.distributed else (lambda m: m)
-        fast = (lambda m, what: CompiledForward(m, what)) if cfg.compile else (lambda m, what: m)
-        if cfg.compile and process.device.type == "cpu":
+        compiles = cfg.compiles(process.device)
+        fast = (lambda m, what: CompiledForward(m, what)) if compiles else (lambda m, what: m)
+        if compiles:
+            log.info("G and D run through torch.compile: the first steps take minutes (one core: ~10 the first time, "
+                     "about one from inductor's cache); --no-compile skips it")
+        if compiles and process.device.type == "cpu":
             narrow_cpu_vectors()
         g_train, d_train = wrap(generator), wrap(discriminator)
         d_fast = fast(d_train, "discriminator")

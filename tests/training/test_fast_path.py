@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from deepanon.cli_training import train
 from deepanon.models import Generator, ModelConfig
 from deepanon.models.precision import Precision
-from deepanon.training.config import DiscriminatorKind, TrainConfig
+from deepanon.training.config import COMPILE_FROM_IMAGES, DiscriminatorKind, TrainConfig
 from deepanon.training.distributed import Process
 from deepanon.training.loop import Models, train_step
 from deepanon.weights import save_generator
@@ -16,6 +16,7 @@ BATCH = 4
 
 
 def tiny_config(**changes) -> TrainConfig:
+    changes = {"compile": False} | changes  # a TrainConfig of 20M images compiles unless told not to
     return TrainConfig(data="-", out="-", image_size=32, width=0.25, num_keypoints=5, batch_size=BATCH,
                        penalty_interval=2, **changes)
 
@@ -36,7 +37,7 @@ def gradients(module: torch.nn.Module) -> torch.Tensor:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("images_seen", [0, BATCH])  # a step with the eq. 11 penalty (eager D), one without (compiled)
+@pytest.mark.parametrize("images_seen", [0, BATCH])  # a step with the eq. 11 penalty (D's eager view of x̂), one without
 def test_bf16_compiled_step_agrees_with_fp32_eager(images_seen):
     reference, expected = one_step(tiny_config(precision=Precision.FP32), images_seen)
     fast, got = one_step(tiny_config(precision=Precision.BF16, compile=True), images_seen)
@@ -49,6 +50,16 @@ def test_bf16_compiled_step_agrees_with_fp32_eager(images_seen):
         assert a.numel() == b.numel() == sum(p.numel() for p in getattr(reference, name).parameters())
         assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.95, name  # fp32 against itself: 1.00001
         assert (b.norm() / a.norm()).item() == pytest.approx(1.0, abs=0.08), name
+
+
+def test_compile_is_on_by_default_for_long_cpu_runs_only():
+    cfg = TrainConfig(data="-", out="-")
+    cpu = torch.device("cpu")
+    assert cfg.compile is None and cfg.compiles(cpu) and not cfg.compiles(torch.device("cuda"))
+    assert not cfg.with_changes(images=COMPILE_FROM_IMAGES - 1).compiles(cpu)
+    assert cfg.with_changes(images=COMPILE_FROM_IMAGES).compiles(cpu)
+    assert not cfg.with_changes(compile=False).compiles(cpu)
+    assert cfg.with_changes(images=8, compile=True).compiles(cpu)
 
 
 def test_init_starts_generator_and_ema_from_weights_and_refuses_another_shape(tmp_path):

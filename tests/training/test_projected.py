@@ -40,7 +40,7 @@ def test_missing_or_wrong_backbone_file_is_one_clear_error(tmp_path):
 
 def test_only_the_heads_learn_and_no_gradient_reaches_the_backbone():
     cfg = TrainConfig(data="-", out="-", image_size=64, width=0.25, num_keypoints=5, batch_size=2,
-                      discriminator=DiscriminatorKind.PROJECTED, precision=Precision.FP32)
+                      discriminator=DiscriminatorKind.PROJECTED, precision=Precision.FP32, compile=False)
     models = Models.build(cfg.model_config(), cfg, Process(0, 1, torch.device("cpu")))
     d = models.discriminator
     assert isinstance(d, ProjectedDiscriminator)
