@@ -44,6 +44,7 @@ from quality import MATCH_THRESHOLD, DlibEmbedder
 
 PAIR_SIDE = 192  # px a side of each picture of a blind pair
 PAIR_EXPAND = 1.5  # its square's side / the face box's longer side
+PAIRS_PER_TRACK = 2  # a track's frames share one latent: more of them would be nearly the same draw
 
 
 def main() -> None:
@@ -102,9 +103,6 @@ def main() -> None:
     Console(width=140).print(table)
     if args.pairs is not None:
         write_pairs(pairs, args.pairs, args.key, args.limit)
-
-
-PAIRS_PER_TRACK = 2
 
 
 def write_pairs(pairs: list[tuple[str, np.ndarray, np.ndarray]], folder: Path, key: Path, limit: int) -> None:

@@ -107,8 +107,8 @@ class Models:
         compiles = cfg.compiles(process.device)
         fast = (lambda m, what: CompiledForward(m, what)) if compiles else (lambda m, what: m)
         if compiles:
-            log.info("G and D run through torch.compile: the first steps take minutes (one core: ~10 the first time, "
-                     "about one from inductor's cache); --no-compile skips it")
+            log.info("G and D run through torch.compile: the first steps take minutes while they compile (less once "
+                     "inductor's cache holds them); --no-compile skips it")
         if compiles and process.device.type == "cpu":
             narrow_cpu_vectors()
         g_train, d_train = wrap(generator), wrap(discriminator)
