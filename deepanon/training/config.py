@@ -61,10 +61,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # Options that may change when a run is resumed (folders may move, the reconstruction and diversity terms may be
-# re-weighted); everything else must match the checkpoint.
+# re-weighted, the learning rate and the EMA's half-life lowered for a late stage); everything else must match the
+# checkpoint.
 RESUMABLE = frozenset(
     {"data", "out", "images", "workers", "checkpoint_every", "grid_every", "log_every", "quiet", "device",
-     "l1_images", "l1_weight", "diversity_weight", "diversity_cap", "precision", "compile"}
+     "l1_images", "l1_weight", "diversity_weight", "diversity_cap", "precision", "compile", "lr", "ema_half_life"}
 )
 
 

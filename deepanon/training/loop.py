@@ -147,12 +147,15 @@ class Models:
             "scaler": self.scaler.state_dict(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], lr: float) -> None:
+        """Restore a checkpoint; both optimizers keep their moments and take ``lr`` (which may change on resume)."""
         self.generator.load_state_dict(state["generator"], strict=True)
         self.discriminator.load_state_dict(state["discriminator"], strict=True)
         self.ema.load_state_dict(state["ema"], strict=True)
-        self.g_optimizer.load_state_dict(state["g_optimizer"])
-        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        for optimizer, key in ((self.g_optimizer, "g_optimizer"), (self.d_optimizer, "d_optimizer")):
+            optimizer.load_state_dict(state[key])
+            for group in optimizer.param_groups:
+                group["lr"] = lr
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
 
@@ -336,7 +339,7 @@ def run(cfg: TrainConfig, process: distributed.Process, *, resume: bool = False,
             raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from")
         state = load_checkpoint(path, map_location=process.device)
         check_resume(cfg, state["config"])
-        models.load_state_dict(state)
+        models.load_state_dict(state, cfg.lr)
         torch.set_rng_state(state["rng"]["torch"].cpu())
         images_seen = state["images_seen"]
         log.info("resumed %s at %d images", path, images_seen)

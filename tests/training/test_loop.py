@@ -78,8 +78,19 @@ def test_the_diversity_term_is_logged_and_may_change_on_resume(fdf_root, tmp_pat
 
 
 def test_resume_refuses_changed_options(trained_run):
-    result = CliRunner().invoke(train, ["--out", str(trained_run), "--resume", "--lr", "0.5"])
-    assert result.exit_code != 0 and "lr" in result.output
+    result = CliRunner().invoke(train, ["--out", str(trained_run), "--resume", "--width", "0.5"])
+    assert result.exit_code != 0 and "width" in result.output
+
+
+def test_a_resumed_run_takes_a_new_learning_rate_and_ema_half_life(fdf_root, tmp_path):
+    run_train("--data", str(fdf_root), "--out", str(tmp_path), "--images", "8")
+    before = load_checkpoint(latest_checkpoint(tmp_path))
+    run_train("--out", str(tmp_path), "--resume", "--images", "12", "--lr", "0.0002", "--ema-half-life", "500")
+    after = load_checkpoint(latest_checkpoint(tmp_path))
+    for key in ("g_optimizer", "d_optimizer"):
+        assert [g["lr"] for g in before[key]["param_groups"]] == [0.001]
+        assert [g["lr"] for g in after[key]["param_groups"]] == [0.0002]
+    assert after["config"]["lr"] == 0.0002 and after["config"]["ema_half_life"] == 500
 
 
 @pytest.mark.parametrize(
