@@ -161,7 +161,8 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
                    "--resume].")
 @click.option("--diversity-cap", type=float,
               help="Mean hole change per unit of latent change past which the diversity term stops rewarding [0.2].")
-@click.option("--ema-half-life", type=int, help="Half-life of the EMA generator in images [10000; may change on --resume].")
+@click.option("--ema-half-life", type=int,
+              help="Half-life of the EMA generator in images [10000; may change on --resume].")
 @click.option("--precision", type=_choice(Precision),
               help="auto = bf16 on CUDA and on CPUs with native bf16 (AVX-512 BF16/AMX), else fp32 (fp16 on GPUs "
                    "without bf16); fp16 uses a grad scaler.")
