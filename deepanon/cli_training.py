@@ -145,7 +145,9 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Horizontal flip p=0.5 with keypoint left/right swap.")
 @click.option("--batch-size", type=int, help="Global batch size over all processes [32].")
 @click.option("--images", type=int, help="Stop after this many images shown to D (paper: 20M) [20000000].")
-@click.option("--lr", type=float, help="Adam learning rate of G and D [0.001; may be lowered on --resume].")
+@click.option("--lr", type=float,
+              help="Adam learning rate of G and D [0.001 with the residual D, 0.0002 with the projected; may change "
+                   "on --resume].")
 @click.option("--penalty", type=_choice(Penalty),
               help="Gradient penalty: improved = eq. 10/11 (paper); wgan-gp = eq. 8 (Config A); wgan-gp-masked = eq. 9.")
 @click.option("--discriminator", type=_choice(DiscriminatorKind),
@@ -162,7 +164,8 @@ def build_config(ctx: click.Context, options: dict[str, Any]) -> TrainConfig:
 @click.option("--diversity-cap", type=float,
               help="Mean hole change per unit of latent change past which the diversity term stops rewarding [0.2].")
 @click.option("--ema-half-life", type=int,
-              help="Half-life of the EMA generator in images [10000; may change on --resume].")
+              help="Half-life of the EMA generator in images [10000 with the residual D, 5000 with the projected; may "
+                   "change on --resume].")
 @click.option("--precision", type=_choice(Precision),
               help="auto = bf16 on CUDA and on CPUs with native bf16 (AVX-512 BF16/AMX), else fp32 (fp16 on GPUs "
                    "without bf16); fp16 uses a grad scaler.")

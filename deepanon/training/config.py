@@ -42,6 +42,15 @@ class DiscriminatorKind(str, Enum):
     PROJECTED = "projected"
 
 
+# Adam's learning rate and the EMA generator's half-life (images) when not given, by discriminator: the paper's for
+# its residual D; for the projected D the recipe of the bundled weights' second stage (Sauer et al.'s learning rate):
+# runs at 1e-3 from the bundled weights fell behind them in blind tests (benchmarks/NOTES.md)
+OPTIMIZER_DEFAULTS: dict[DiscriminatorKind, dict[str, Any]] = {
+    DiscriminatorKind.RESIDUAL: {"lr": 1e-3, "ema_half_life": 10_000},
+    DiscriminatorKind.PROJECTED: {"lr": 2e-4, "ema_half_life": 5_000},
+}
+
+
 class Penalty(str, Enum):
     """IMPROVED: eq. 10/11 (Config B onwards). WGAN_GP: eq. 8 on the whole image (Config A). WGAN_GP_MASKED: eq. 9."""
 
@@ -86,7 +95,8 @@ class TrainConfig:
 
     ``batch_size`` is the global batch; each of N processes gets ``batch_size / N``. ``num_keypoints`` None means
     "as many as the landmarks file has", ``expand`` (crop side / face box side of the data's crops) None means "as the
-    data's prepare report says"; both are resolved before the config is written.
+    data's prepare report says"; both are resolved before the config is written. ``lr`` and ``ema_half_life`` None
+    take the discriminator's ``OPTIMIZER_DEFAULTS`` at once.
     """
 
     data: str
@@ -105,13 +115,13 @@ class TrainConfig:
     flip: bool = True
     batch_size: int = 32
     images: int = 20_000_000
-    lr: float = 1e-3
+    lr: float | None = None
     betas: tuple[float, float] = (0.0, 0.99)
     penalty: Penalty = Penalty.IMPROVED
     penalty_weight: float = 10.0
     penalty_interval: int = 1
     epsilon_weight: float = 0.001
-    ema_half_life: int = 10_000
+    ema_half_life: int | None = None
     l1_weight: float = 1.0
     l1_images: int = 0
     diversity_weight: float = 0.0
@@ -128,6 +138,9 @@ class TrainConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
+        for name, value in OPTIMIZER_DEFAULTS[DiscriminatorKind(self.discriminator)].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         positive = ["batch_size", "images", "lr", "penalty_interval", "ema_half_life", "checkpoint_every", "grid_every",
                     "log_every", "grid_size"]
         bad = [name for name in positive if not getattr(self, name) > 0]

@@ -11,6 +11,7 @@ from deepanon.cli_training import train
 from deepanon.models import Generator
 from deepanon.models.precision import Precision
 from deepanon.models.projected import BackboneError, ProjectedDiscriminator, backbone_file, classifier, load_backbone
+from deepanon.training.checkpoint import latest_checkpoint, load_checkpoint
 from deepanon.training.config import DiscriminatorKind, TrainConfig
 from deepanon.training.distributed import Process
 from deepanon.training.loop import Models, train_step
@@ -70,4 +71,15 @@ def test_train_with_the_projected_discriminator_from_the_cli(fdf_root, tmp_path)
             str(fdf_root), "--out", str(tmp_path / "run"), "--images", "8", "--discriminator", "projected"]
     result = CliRunner().invoke(train, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "run" / "checkpoints").is_dir()
+    state = load_checkpoint(latest_checkpoint(tmp_path / "run"))
+    assert [g["lr"] for g in state["g_optimizer"]["param_groups"]] == [2e-4]
+    assert state["config"]["lr"] == 2e-4 and state["config"]["ema_half_life"] == 5000
+
+
+@pytest.mark.parametrize(("kind", "lr", "half_life"), [("residual", 1e-3, 10_000), ("projected", 2e-4, 5_000)])
+def test_learning_rate_and_ema_half_life_default_by_discriminator_unless_given(kind, lr, half_life):
+    cfg = TrainConfig(data="-", out="-", discriminator=DiscriminatorKind(kind))
+    assert (cfg.lr, cfg.ema_half_life) == (lr, half_life)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    given = TrainConfig(data="-", out="-", discriminator=DiscriminatorKind(kind), lr=0.5, ema_half_life=7)
+    assert (given.lr, given.ema_half_life) == (0.5, 7)
