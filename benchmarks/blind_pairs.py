@@ -32,12 +32,9 @@ from PIL import Image
 from deepanon.training.config import MaskKind
 from deepanon.training.data import fdf_dataset
 from deepanon.weights import load_generator
+from quality import to_uint8
 
 GAP = 16
-
-
-def as_uint8(image: torch.Tensor) -> np.ndarray:
-    return ((image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
 def paint(generator: torch.nn.Module, face: dict[str, torch.Tensor]) -> np.ndarray:
@@ -45,7 +42,7 @@ def paint(generator: torch.nn.Module, face: dict[str, torch.Tensor]) -> np.ndarr
     with torch.no_grad():
         out = generator(face["image"][None] * face["mask"][None], face["mask"][None],
                         face["pose"][None][:, : generator.config.num_keypoints])
-    return as_uint8(out[0])
+    return to_uint8(out)[0]
 
 
 def save_pair(left: np.ndarray, right: np.ndarray, path: Path) -> None:
@@ -67,7 +64,7 @@ def make(args: argparse.Namespace) -> None:
         name = f"pair_{k:02d}"
         if other is None:
             real_index, painted_index = (2 * k, 2 * k + 1) if rng.random() < 0.5 else (2 * k + 1, 2 * k)
-            first, second = paint(generator, faces[painted_index]), as_uint8(faces[real_index]["image"])
+            first, second = paint(generator, faces[painted_index]), to_uint8(faces[real_index]["image"][None])[0]
         else:
             first, second = paint(generator, faces[k]), paint(other, faces[k])
         key[name] = "left" if rng.random() < 0.5 else "right"
