@@ -26,6 +26,15 @@ def test_every_subpackage_is_listed_in_pyproject():
     assert listed - on_disk == {"deepanon.bundled"}
 
 
+def test_every_file_beside_the_modules_is_package_data():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    data = config["package-data"]
+    for path in (ROOT / "deepanon").rglob("*"):
+        if path.is_file() and path.suffix not in {".py", ".pyc"}:
+            package = ".".join(path.parent.relative_to(ROOT).parts)
+            assert any(path.match(pattern) for pattern in data.get(package, [])), f"not in package-data: {path}"
+
+
 def project() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 

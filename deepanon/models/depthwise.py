@@ -1,9 +1,9 @@
 """The K×K depthwise convolution of IConv's imputation (eq. 4), with a faster backward for bf16 on the CPU.
 
 PyTorch's CPU backward of a bf16 5×5 depthwise convolution spends ~10× its forward time on the weight gradient; here
-it is a sum of banded matrix products instead (``weight_gradient``: 3-4× faster at 64-128 px a side, 1.7× at 256),
-and the input gradient is the forward convolution with the flipped kernel (benchmarks/depthwise.py,
-benchmarks/NOTES.md).
+it is a C kernel built at first use (``native.py``; 5-7× faster than the banded matrix products below at 32-128 px a
+side, which are themselves 3-4× faster than PyTorch's and serve where no C compiler is found), and the input gradient
+is the forward convolution with the flipped kernel (benchmarks/depthwise.py, benchmarks/NOTES.md).
 """
 
 from __future__ import annotations
@@ -11,29 +11,31 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from deepanon.models import native
+
 ROW_ALIGN = 16  # padded row length of the matrix products' right operand: aligned rows multiply faster
-# PyTorch's own bf16 backward is as fast as the banded products for 3×3 kernels, not from 5×5
-BANDED_FROM_KERNEL = 5
+# PyTorch's own bf16 backward is as fast as ours for 3×3 kernels (measured with the banded products), not from 5×5
+OWN_BACKWARD_FROM_KERNEL = 5
 
 
 def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``F.conv2d(x, weight, padding=K // 2, groups=C)`` for x (B, C, H, W) and weight (C, 1, K, K), K odd, in the
     dtype autocast gives it. Without a gradient to compute, PyTorch's, in x's memory layout (a channels_last
     generator stays channels_last). For training, returned contiguous: in bf16 on the CPU with K >= 5 through
-    :class:`BandedDepthwise`; otherwise PyTorch's, in the layout whose backward is fastest: channels_last for fp32 on
+    :class:`Bf16Depthwise`; otherwise PyTorch's, in the layout whose backward is fastest: channels_last for fp32 on
     the CPU and on CUDA (unmeasured there), NCHW for bf16 (channels_last is ~2× slower)."""
     dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
     k = weight.shape[-1]
     if not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
         return F.conv2d(x.to(dtype), weight.to(dtype), padding=k // 2, groups=x.shape[1])
-    if x.device.type == "cpu" and dtype == torch.bfloat16 and k >= BANDED_FROM_KERNEL and k % 2:
-        return BandedDepthwise.apply(x.to(dtype).contiguous(), weight.to(dtype))
+    if x.device.type == "cpu" and dtype == torch.bfloat16 and k >= OWN_BACKWARD_FROM_KERNEL and k % 2:
+        return Bf16Depthwise.apply(x.to(dtype).contiguous(), weight.to(dtype))
     layout = torch.channels_last if dtype == torch.float32 or x.is_cuda else torch.contiguous_format
     out = F.conv2d(x.contiguous(memory_format=layout), weight.to(x.dtype), padding=k // 2, groups=x.shape[1])
     return out.contiguous()
 
 
-def weight_gradient(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor:
+def banded_weight_gradient(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor:
     """dL/dω (C, 1, k, k) of a depthwise k×k convolution with zero padding k // 2, from its input ``x`` and output
     gradient ``grad`` (both (B, C, H, W)): dL/dω[c, 0, i, j] = Σ_{b,y,x} grad[b,c,y,x] · x_pad[b,c,y+i,x+j].
 
@@ -60,8 +62,32 @@ def weight_gradient(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor
     return torch.stack(kernel_rows, 1)[:, None]
 
 
-class BandedDepthwise(torch.autograd.Function):
-    """Depthwise convolution (stride 1, zero padding K // 2) with :func:`weight_gradient` in its backward."""
+@torch.library.custom_op("deepanon::depthwise_weight_gradient", mutates_args=())
+def weight_gradient(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor:
+    """dL/dω (C, 1, k, k) fp32 of a depthwise k×k convolution with zero padding k // 2 from its bf16 input ``x`` and
+    output gradient ``grad`` (both (B, C, H, W)), as :func:`banded_weight_gradient` defines it: by the C kernel of
+    ``depthwise_weight_gradient.c`` (fp32 sums of the exact products) where this machine can build it, else by the
+    banded products. An opaque operator to ``torch.compile``."""
+    library = native.depthwise_weight_gradient_library() if x.dtype == grad.dtype == torch.bfloat16 else None
+    if library is None:
+        return banded_weight_gradient(x, grad, k)
+    x, grad = x.contiguous(), grad.contiguous()
+    b, c, h, w = x.shape
+    out = x.new_empty((c, 1, k, k), dtype=torch.float32)
+    if library.depthwise_weight_gradient(x.data_ptr(), grad.data_ptr(), out.data_ptr(), b, c, h, w, k,
+                                         torch.get_num_threads()):
+        raise MemoryError("the depthwise weight gradient's buffers could not be allocated")
+    return out
+
+
+@weight_gradient.register_fake
+def _weight_gradient_shape(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor:
+    return x.new_empty((x.shape[1], 1, k, k), dtype=torch.float32)
+
+
+class Bf16Depthwise(torch.autograd.Function):
+    """Depthwise convolution (stride 1, zero padding K // 2) of bf16 tensors with :func:`weight_gradient` in its
+    backward."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
