@@ -66,9 +66,10 @@ def banded_weight_gradient(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch
 def weight_gradient(x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor:
     """dL/dω (C, 1, k, k) fp32 of a depthwise k×k convolution with zero padding k // 2 from its bf16 input ``x`` and
     output gradient ``grad`` (both (B, C, H, W)), as :func:`banded_weight_gradient` defines it: by the C kernel of
-    ``depthwise_weight_gradient.c`` (fp32 sums of the exact products) where this machine can build it, else by the
-    banded products. An opaque operator to ``torch.compile``."""
-    library = native.depthwise_weight_gradient_library() if x.dtype == grad.dtype == torch.bfloat16 else None
+    ``depthwise_weight_gradient.c`` (fp32 sums of the exact products) for bf16 CPU tensors where this machine can
+    build it, else by the banded products. An opaque operator to ``torch.compile``."""
+    kernel_fits = x.device.type == grad.device.type == "cpu" and x.dtype == grad.dtype == torch.bfloat16
+    library = native.depthwise_weight_gradient_library() if kernel_fits else None
     if library is None:
         return banded_weight_gradient(x, grad, k)
     x, grad = x.contiguous(), grad.contiguous()
