@@ -1,9 +1,9 @@
 """The K×K depthwise convolution of IConv's imputation (eq. 4), with a faster backward for bf16 on the CPU.
 
 PyTorch's CPU backward of a bf16 5×5 depthwise convolution spends ~10× its forward time on the weight gradient; here
-it is a C kernel built at first use (``native.py``; 5-7× faster than the banded matrix products below at 32-128 px a
-side, which are themselves 3-4× faster than PyTorch's and serve where no C compiler is found), and the input gradient
-is the forward convolution with the flipped kernel (benchmarks/depthwise.py, benchmarks/NOTES.md).
+it is a C kernel built at first use (``native.py``; 5× faster than the banded matrix products below at 128 px a side,
+2-4× at 32-64, which are themselves 3-4× faster than PyTorch's and serve where no C compiler is found), and the input
+gradient is the forward convolution with the flipped kernel (benchmarks/depthwise.py, benchmarks/NOTES.md).
 """
 
 from __future__ import annotations
