@@ -37,8 +37,8 @@ def main() -> None:
     rows = []
     nchw, channels_last = torch.contiguous_format, torch.channels_last
     for dtype, layout, ours in [(torch.float32, nchw, False), (torch.float32, channels_last, False),
-                                  (torch.bfloat16, nchw, False), (torch.bfloat16, channels_last, False),
-                                  (torch.bfloat16, nchw, True)]:
+                                (torch.bfloat16, nchw, False), (torch.bfloat16, channels_last, False),
+                                (torch.bfloat16, nchw, True)]:
         x = torch.randn(b, c, h, w, dtype=dtype).contiguous(memory_format=layout).requires_grad_(True)
         weight = torch.randn(c, 1, KERNEL, KERNEL, dtype=dtype, requires_grad=True)
 

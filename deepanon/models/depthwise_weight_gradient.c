@@ -35,12 +35,15 @@ int depthwise_weight_gradient(const uint16_t *x, const uint16_t *g, float *out, 
         float *g_row = calloc((size_t)lanes_width, sizeof(float));
         float *partial = malloc((size_t)k * k * LANES * sizeof(float));
         double *sums = malloc((size_t)k * k * sizeof(double));
-        if (!x_padded || !g_row || !partial || !sums) {
+        const int ready = x_padded && g_row && partial && sums;
+        if (!ready) {
 #pragma omp atomic write
             failed = 1;
-        } else {
+        }
+        /* every thread reaches the loop's closing barrier; one without its buffers computes nothing */
 #pragma omp for schedule(static)
-            for (int c = 0; c < channels; c++) {
+        for (int c = 0; c < channels; c++) {
+            if (ready) {
                 for (int t = 0; t < k * k; t++) sums[t] = 0.0;
                 for (int b = 0; b < batch; b++) {
                     const uint16_t *x_plane = x + ((size_t)b * channels + c) * plane;

@@ -24,10 +24,15 @@ FLAG_SETS = (("-march=native", "-mprefer-vector-width=512", "-fopenmp"), ("-fope
 BUILD_SECONDS = 120
 
 
+def c_compiler() -> str | None:
+    """The path of the C compiler: ``$CC``, else ``cc``, as found on the PATH; None without one."""
+    return shutil.which(os.environ.get("CC", "cc"))
+
+
 def build(source: Path) -> ctypes.CDLL | None:
-    """Compiles ``source`` into a shared library and loads it; None (logged) when no flag set of
-    :data:`FLAG_SETS` builds it or no C compiler (``$CC``, else ``cc``) is found."""
-    compiler = shutil.which(os.environ.get("CC", "cc"))
+    """Compiles ``source`` into a shared library with :func:`c_compiler` and loads it; None (logged) when no flag set
+    of :data:`FLAG_SETS` builds it or no compiler is found."""
+    compiler = c_compiler()
     if compiler is None:
         log.info("no C compiler found: %s is not built", source.name)
         return None

@@ -1,9 +1,6 @@
 """The imputation's depthwise convolution: the C kernel's and the banded weight gradients against a naive loop, and
 autograd against PyTorch's own convolution."""
 
-import os
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -12,7 +9,7 @@ import torch.nn.functional as F
 from deepanon.models import native
 from deepanon.models.depthwise import Bf16Depthwise, banded_weight_gradient, depthwise_conv2d, weight_gradient
 
-needs_compiler = pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
+needs_compiler = pytest.mark.skipif(native.c_compiler() is None, reason="no C compiler")
 
 
 def naive_weight_gradient(x: np.ndarray, grad: np.ndarray, k: int) -> np.ndarray:
